@@ -1,0 +1,46 @@
+# `make run`: set up and start the web app on the sample corpus.  `make test`: set up and run every test.
+VENV   ?= .venv
+PYTHON ?= python3
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup run ingest-sample test test-fast browser lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# CPU torch first, so nothing pulls the multi-GB CUDA build.
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+setup: $(STAMP)
+
+ingest-sample: setup
+	$(VENV)/bin/rag ingest corpora/sample
+
+run: ingest-sample
+	$(VENV)/bin/rag ui
+
+# Debian's Chromium and its driver, for the end-to-end browser test.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null)
+
+test: setup browser
+	$(PY) -m pytest
+
+test-fast: setup
+	$(PY) -m pytest -m "not slow and not browser"
+
+lint: setup
+	$(VENV)/bin/ruff check rag ingest ui tests benchmarks
+	$(VENV)/bin/mypy
+
+bench: setup
+	$(PY) benchmarks/ingest.py
+	$(PY) benchmarks/query.py
+
+clean:
+	rm -rf $(VENV) rag_data .pytest_cache

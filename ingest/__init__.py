@@ -1,0 +1,1 @@
+"""The ingestion job: files and folders in, documents written to the index."""

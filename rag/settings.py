@@ -1,0 +1,88 @@
+"""One settings object, read from the environment (prefix ``RAG_``) and an optional ``.env``.
+
+Built at the entry points (CLI, UI, benchmarks) and passed down; no module reads the environment itself.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from rag.errors import SettingsError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA_DIR = PROJECT_ROOT / "rag_data"
+DEFAULT_MODEL = "qwen2.5:7b"
+BUNDLED_EMBEDDER = "bundled:all-MiniLM-L6-v2"
+
+# Chroma's own rule for collection names, checked here so the message can say what to do.
+_COLLECTION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]$")
+
+
+def validate_collection(name: str) -> str:
+    """Return ``name`` if it is a valid collection name, else raise SettingsError."""
+    if not _COLLECTION_RE.match(name) or ".." in name:
+        raise SettingsError(
+            f"invalid collection name {name!r}: use 3-63 letters, digits, '.', '_' or '-', "
+            "starting and ending with a letter or digit"
+        )
+    return name
+
+
+class Settings(BaseSettings):
+    """Everything configurable, with the defaults a fresh clone runs on."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RAG_",
+        env_file=".env",
+        env_ignore_empty=True,
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    data_dir: Path = Field(default=DEFAULT_DATA_DIR, description="Where the index lives.")
+    collection: str = Field(default="default", description="Default collection name.")
+    embed_model: str = Field(
+        default=BUNDLED_EMBEDDER,
+        description="sentence-transformers name or path, 'ollama:MODEL', or the bundled default.",
+    )
+    chroma_url: str = Field(default="", description="Empty: embedded Chroma. Set: a Chroma server URL.")
+    ollama_host: str = Field(
+        default="http://localhost:11434",
+        validation_alias=AliasChoices("OLLAMA_HOST", "RAG_OLLAMA_HOST"),
+        description="Ollama's own variable.",
+    )
+    model: str = Field(default=DEFAULT_MODEL, description="The Ollama model that writes answers.")
+    top_k: int = Field(default=5, ge=1, le=100, description="Passages retrieved per question.")
+    request_timeout: float = Field(default=120.0, gt=0, description="Seconds to wait for Ollama.")
+    parse_timeout: float = Field(default=60.0, gt=0, description="Seconds allowed to parse one file.")
+    parse_memory_mb: int = Field(default=2048, ge=256, description="Memory cap for parsing one file.")
+    lock_timeout: float = Field(default=600.0, ge=0, description="Seconds an ingest waits for another.")
+    max_upload_mb: int = Field(default=200, ge=1, description="Largest file the web page accepts.")
+    allow_downloads: bool = Field(
+        default=False, description="Let Hugging Face download models (off: fully offline)."
+    )
+
+    @field_validator("collection")
+    @classmethod
+    def _check_collection(cls, value: str) -> str:
+        return validate_collection(value)
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @property
+    def ollama_url(self) -> str:
+        """OLLAMA_HOST with a scheme and port, as the ollama client would read it."""
+        host = self.ollama_host.strip().rstrip("/")
+        if "://" not in host:
+            host = "http://" + host
+        scheme, rest = host.split("://", 1)
+        if ":" not in rest.split("/", 1)[0]:
+            rest = rest.replace("/", ":11434/", 1) if "/" in rest else rest + ":11434"
+        return f"{scheme}://{rest}"

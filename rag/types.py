@@ -1,0 +1,134 @@
+"""The project's own small data types; framework types stop at the adapters."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+
+@dataclass
+class ParsedDocument:
+    """A file turned into text: one string per physical page (page 1 is ``pages[0]``)."""
+
+    name: str  # file name as ingested (the citation's "source")
+    sha256: str  # content hash of the file's bytes: the document's identity
+    pages: list[str]
+    title: str = ""  # from the file's metadata or its first heading, if any
+    path: str = ""  # where it was read from ("" for uploads and eval documents)
+    size: int = 0  # bytes
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage of one document, small enough for the embedder's window."""
+
+    id: str  # f"{doc_sha}:{position}", stable, so re-writing can never duplicate
+    doc_sha: str
+    source: str
+    page: int  # 1-based physical page where the passage starts
+    page_end: int  # ... and where it ends (== page when it fits on one)
+    position: int  # 0-based order within the document
+    text: str
+    context: str = ""  # document title and section heading, indexed beside the text
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved passage, ranked."""
+
+    rank: int  # 1-based
+    source: str
+    page: int
+    page_end: int
+    text: str
+    score: float
+    chunk_id: str
+    doc_sha: str = ""
+    context: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """The DESIGN.md search-hit shape."""
+        return {
+            "rank": self.rank,
+            "source": self.source,
+            "page": self.page,
+            "page_end": self.page_end,
+            "text": self.text,
+            "score": round(float(self.score), 6),
+            "chunk_id": self.chunk_id,
+        }
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A numbered reference from the answer to one retrieved passage."""
+
+    n: int
+    source: str
+    page: int
+    text: str
+    chunk_id: str = ""
+    page_end: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"n": self.n, "source": self.source, "page": self.page, "text": self.text}
+
+
+Mode = Literal["llm", "extractive"]
+
+
+@dataclass
+class Answer:
+    """What ``rag ask`` returns."""
+
+    question: str
+    answer: str
+    mode: Mode
+    model: str | None
+    citations: list[Citation] = field(default_factory=list)
+    hits: list[Hit] = field(default_factory=list)
+    notice: str | None = None  # set whenever something degraded
+    supported: bool = True  # False when no valid citation backs the answer
+    abstained: bool = False  # True when the documents do not contain the answer
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "question": self.question,
+            "answer": self.answer,
+            "mode": self.mode,
+            "model": self.model,
+            "citations": [c.to_json() for c in self.citations],
+            "hits": [h.to_json() for h in self.hits],
+            "supported": self.supported,
+            "abstained": self.abstained,
+        }
+        if self.notice:
+            out["notice"] = self.notice
+        return out
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """One document in a collection's catalog."""
+
+    name: str
+    sha256: str
+    pages: int
+    chunks: int
+    ingested_at: str  # ISO 8601, UTC
+    names: tuple[str, ...] = ()  # every file name this content was ingested under
+    title: str = ""
+    size: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["names"] = list(self.names)
+        return data
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One exchange of a conversation, for condensing follow-up questions."""
+
+    question: str
+    answer: str
