@@ -49,6 +49,9 @@ class Settings(BaseSettings):
         default=BUNDLED_EMBEDDER,
         description="sentence-transformers name or path, 'ollama:MODEL', or the bundled default.",
     )
+    embed_precision: str = Field(
+        default="auto", description="auto (bf16 where the CPU has it natively), fp32 or bf16."
+    )
     chroma_url: str = Field(default="", description="Empty: embedded Chroma. Set: a Chroma server URL.")
     ollama_host: str = Field(
         default="http://localhost:11434",

@@ -1,0 +1,93 @@
+"""Turn text into index terms for the lexical index: fold accents, drop stop words, stem.
+
+Example: analyze("¿Cuál es la nota mínima de aprobación?") -> ["nota", "minim", "aprobacion"]
+
+A passage is stemmed with the stemmer of its own language (Spanish or English, guessed from stop words);
+a question whose language is unclear is expanded with both stems, so "evaluaciones" matches "evaluación"
+and "regulations" matches "regulation" whichever the corpus is.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Literal
+
+import Stemmer
+
+from rag.text import fold
+
+Lang = Literal["es", "en"]
+
+_WORD = re.compile(r"[a-zñ0-9]+(?:[.,][0-9]+)*")
+
+SPANISH_STOP = frozenset(fold(w) for w in """
+a al algo algunas algunos ante antes como con contra cual cuales cuando de del desde donde dos el ella
+ellas ellos en entre era erais eramos eran eras eres es esa esas ese eso esos esta estaba estado estais
+estamos estan estar estas este esto estos estoy fue fuera fueron fui fuimos ha habia haber habian han has
+hasta hay la las le les lo los mas me mi mis mucho muchos muy nada ni no nos nosotros o os otra otras otro
+otros para pero poco por porque que quien quienes se sea sean ser si sido siempre sin sobre sois solo somos
+son soy su sus tambien tanto te tenemos tener tengo ti tiene tienen toda todas todo todos tu tus un una
+uno unos usted ustedes vosotros y ya yo cual cuál qué quién cómo dónde cuándo cuánto cuánta cuántos cuántas
+él ésta éste está están sí según puede pueden debe deben cada mismo misma dicho dicha así aunque e u
+""".split())
+
+ENGLISH_STOP = frozenset("""
+a about above after again against all am an and any are as at be because been before being below between
+both but by can could did do does doing down during each few for from further had has have having he her
+here hers herself him himself his how i if in into is it its itself just me more most my myself no nor not
+now of off on once only or other our ours ourselves out over own same she should so some such than that the
+their theirs them themselves then there these they this those through to too under until up very was we
+were what when where which while who whom why will with would you your yours yourself yourselves also may
+must shall might its it's does did
+""".split())
+
+# Words that mark a language strongly enough to count double.
+_ES_MARKS = frozenset({"el", "la", "los", "las", "de", "del", "que", "es", "en", "por", "para", "con", "una"})
+_EN_MARKS = frozenset({"the", "of", "and", "is", "to", "in", "for", "with", "what", "which", "are", "was"})
+
+
+@lru_cache(maxsize=2)
+def _stemmer(lang: Lang) -> Stemmer.Stemmer:
+    return Stemmer.Stemmer("spanish" if lang == "es" else "english")
+
+
+def tokens(text: str) -> list[str]:
+    """Folded word tokens, stop words kept: 'Año 2026, art. 5' -> ['año', '2026', 'art', '5']."""
+    return _WORD.findall(fold(text))
+
+
+def guess_language(words: list[str]) -> Lang | None:
+    """'es' or 'en' by stop-word votes; None when there is too little evidence."""
+    es = sum((2 if w in _ES_MARKS else 1) for w in words if w in SPANISH_STOP)
+    en = sum((2 if w in _EN_MARKS else 1) for w in words if w in ENGLISH_STOP)
+    if "ñ" in "".join(words):
+        es += 2
+    if es == en or max(es, en) < 2:
+        return None
+    return "es" if es > en else "en"
+
+
+def _stem_all(words: list[str], lang: Lang) -> list[str]:
+    stop = SPANISH_STOP if lang == "es" else ENGLISH_STOP
+    kept = [w for w in words if w not in stop]
+    return list(_stemmer(lang).stemWords(kept))
+
+
+def analyze(text: str, lang: Lang | None = None) -> list[str]:
+    """Index terms of a passage, in order, repeated as often as they occur."""
+    words = tokens(text)
+    lang = lang or guess_language(words) or "es"
+    return _stem_all(words, lang)
+
+
+def analyze_query(text: str) -> list[str]:
+    """Distinct terms of a question; both languages' stems when its language is unclear."""
+    words = tokens(text)
+    lang = guess_language(words)
+    if lang is not None:
+        terms = _stem_all(words, lang)
+    else:
+        content = [w for w in words if w not in SPANISH_STOP and w not in ENGLISH_STOP]
+        terms = list(_stemmer("es").stemWords(content)) + list(_stemmer("en").stemWords(content))
+    return list(dict.fromkeys(terms))

@@ -1,0 +1,66 @@
+"""``rag docs list|remove``: what a collection holds."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from rag.cli.common import add_collection, add_json, load_settings, print_json, safe
+from rag.service import Service
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser("docs", help="list or remove documents")
+    verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
+    ls = verbs.add_parser("list", help="documents in the collection")
+    add_collection(ls)
+    add_json(ls)
+    ls.set_defaults(handler=run_list)
+    rm = verbs.add_parser("remove", help="remove a document (by file name or sha256 prefix)")
+    rm.add_argument("name")
+    add_collection(rm)
+    add_json(rm)
+    rm.set_defaults(handler=run_remove)
+    cols = verbs.add_parser("collections", help="the collections in the data directory")
+    add_json(cols)
+    cols.set_defaults(handler=run_collections)
+
+
+def run_list(args: argparse.Namespace) -> int:
+    service = Service.from_settings(load_settings(args))
+    docs = service.documents()
+    if args.json:
+        print_json({"collection": service.collection(None), "documents": [d.to_json() for d in docs]})
+        return 0
+    if not docs:
+        print(f"Collection {service.collection(None)!r} is empty. Add files with `rag ingest PATH`.")
+        return 0
+    width = max(len(d.name) for d in docs)
+    print(f"{'name'.ljust(width)}  pages  chunks  ingested (UTC)        sha256")
+    for d in docs:
+        also = f"  (also: {', '.join(n for n in d.names if n != d.name)})" if len(d.names) > 1 else ""
+        print(f"{safe(d.name).ljust(width)}  {d.pages:5d}  {d.chunks:6d}  {d.ingested_at:20s}  "
+              f"{d.sha256[:12]}{safe(also)}")
+    print(f"{len(docs)} document(s), {sum(d.chunks for d in docs)} passages")
+    return 0
+
+
+def run_remove(args: argparse.Namespace) -> int:
+    service = Service.from_settings(load_settings(args))
+    removed = service.remove_document(args.name)
+    if args.json:
+        print_json({"removed": [d.name for d in removed]})
+    else:
+        for d in removed:
+            print(f"removed {safe(d.name)} ({d.chunks} passages)")
+    return 0
+
+
+def run_collections(args: argparse.Namespace) -> int:
+    service = Service.from_settings(load_settings(args))
+    names = service.index.collections()
+    if args.json:
+        print_json({"collections": names})
+    else:
+        print("\n".join(names) if names else "no collections yet")
+    return 0

@@ -1,0 +1,1 @@
+"""Storage adapters: vectors in Chroma, the catalog and lexical index in SQLite."""

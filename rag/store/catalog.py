@@ -1,0 +1,336 @@
+"""The catalog of one collection, in one SQLite file: documents, their file paths, page texts,
+passages, and the lexical (FTS5) index over the passages.
+
+Everything a reader trusts is written in one SQLite transaction, so the lexical index can never be out
+of step with the catalog. A document's rows are visible to readers only once its state is 'ready'.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rag.types import Chunk, DocumentInfo
+
+SCHEMA_VERSION = "1"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (
+    sha TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    title TEXT NOT NULL DEFAULT '',
+    pages INTEGER NOT NULL DEFAULT 0,
+    chunks INTEGER NOT NULL DEFAULT 0,
+    bytes INTEGER NOT NULL DEFAULT 0,
+    ingested_at TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'ready', 'deleting'))
+);
+CREATE TABLE IF NOT EXISTS paths (
+    path TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    sha TEXT NOT NULL,
+    size INTEGER NOT NULL DEFAULT 0,
+    mtime_ns INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS paths_sha ON paths(sha);
+CREATE TABLE IF NOT EXISTS pages (
+    sha TEXT NOT NULL,
+    page INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    PRIMARY KEY (sha, page)
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    rowid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    sha TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    page INTEGER NOT NULL,
+    page_end INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    context TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS chunks_sha ON chunks(sha);
+CREATE VIRTUAL TABLE IF NOT EXISTS lex USING fts5(body, context, tokenize = 'unicode61 remove_diacritics 0');
+"""
+
+
+@dataclass(frozen=True)
+class PathRecord:
+    path: str
+    name: str
+    sha: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class NewDocument:
+    """Everything the catalog stores for one document, written in one step."""
+
+    sha: str
+    name: str
+    title: str
+    pages: Sequence[str]
+    chunks: Sequence[Chunk]
+    terms: Sequence[tuple[str, str]]  # (body terms, context terms) per chunk, space-joined
+    size: int
+    path: PathRecord | None
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class Catalog:
+    """One collection's SQLite catalog."""
+
+    def __init__(self, conn: sqlite3.Connection, file: Path) -> None:
+        self._conn = conn
+        self.file = file
+
+    @classmethod
+    def open(cls, path: Path) -> Catalog:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL is durable across process crashes
+        try:
+            conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+            return cls(conn, path)  # an existing catalog: readers never take the write lock here
+        except sqlite3.OperationalError:
+            pass
+        with _txn(conn):
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(
+                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,)
+            )
+        return cls(conn, path)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    # -- metadata -------------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    # -- the write protocol ---------------------------------------------------------------------
+    def begin(self, docs: Iterable[tuple[str, str, int]]) -> None:
+        """Step 1: announce (sha, name, size) as 'pending' before any vector is written."""
+        now = _now()
+        with _txn(self._conn):
+            self._conn.executemany(
+                "INSERT OR IGNORE INTO documents(sha, name, bytes, ingested_at, state) "
+                "VALUES (?, ?, ?, ?, 'pending')",
+                [(sha, name, size, now) for sha, name, size in docs],
+            )
+
+    def finish(self, docs: Sequence[NewDocument]) -> list[str]:
+        """Step 3: passages, pages, lexical terms and paths, and 'ready', in one transaction.
+
+        A document whose last path now points at new content is hidden in the same transaction
+        (state 'deleting'), so readers see the new version replace the old at one instant; its shas
+        are returned for the caller to purge from the vectors.
+        """
+        now = _now()
+        replaced: set[str] = set()
+        with _txn(self._conn):
+            for doc in docs:
+                if self.has(doc.sha):  # already complete (written twice): only the path is news
+                    replaced.update(self._repoint(doc.path))
+                    continue
+                self._conn.executemany(
+                    "INSERT OR REPLACE INTO pages(sha, page, text) VALUES (?, ?, ?)",
+                    [(doc.sha, i, text) for i, text in enumerate(doc.pages, start=1)],
+                )
+                for chunk, (body, context) in zip(doc.chunks, doc.terms, strict=True):
+                    cur = self._conn.execute(
+                        "INSERT INTO chunks(id, sha, position, page, page_end, text, context) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (chunk.id, doc.sha, chunk.position, chunk.page, chunk.page_end, chunk.text,
+                         chunk.context),
+                    )
+                    self._conn.execute(
+                        "INSERT INTO lex(rowid, body, context) VALUES (?, ?, ?)",
+                        (cur.lastrowid, body, context),
+                    )
+                self._conn.execute(
+                    "UPDATE documents SET name = ?, title = ?, pages = ?, chunks = ?, bytes = ?, "
+                    "ingested_at = ?, state = 'ready' WHERE sha = ?",
+                    (doc.name, doc.title, len(doc.pages), len(doc.chunks), doc.size, now, doc.sha),
+                )
+                replaced.update(self._repoint(doc.path))
+            return self._hide_orphans(replaced)
+
+    def _repoint(self, rec: PathRecord | None) -> list[str]:
+        """Record a path; return the sha it pointed at before, if that was other content."""
+        if rec is None:
+            return []
+        old = self.path(rec.path)
+        self._put_path(rec)
+        return [old.sha] if old is not None and old.sha != rec.sha else []
+
+    def _hide_orphans(self, shas: Iterable[str]) -> list[str]:
+        """Hide documents left with no path; return their shas (inside a transaction)."""
+        hidden = []
+        for sha in shas:
+            if self.path_count(sha) == 0:
+                self._drop_rows(sha)
+                self._conn.execute("UPDATE documents SET state = 'deleting' WHERE sha = ?", (sha,))
+                hidden.append(sha)
+        return hidden
+
+    def drop_paths(self, paths: Sequence[str]) -> list[str]:
+        """Forget file paths; documents left with none are hidden and returned for purging."""
+        with _txn(self._conn):
+            shas = set()
+            for path in paths:
+                rec = self.path(path)
+                if rec is not None:
+                    shas.add(rec.sha)
+                    self._conn.execute("DELETE FROM paths WHERE path = ?", (path,))
+            return self._hide_orphans(shas)
+
+    def unfinished(self) -> list[tuple[str, str]]:
+        """(sha, state) of documents a crash left half-written or half-deleted."""
+        rows = self._conn.execute("SELECT sha, state FROM documents WHERE state != 'ready'")
+        return [(str(sha), str(state)) for sha, state in rows]
+
+    def start_removal(self, shas: Sequence[str]) -> None:
+        """Removal step 1: hide the documents from readers and drop their passages and terms."""
+        with _txn(self._conn):
+            for sha in shas:
+                self._drop_rows(sha)
+                self._conn.execute("UPDATE documents SET state = 'deleting' WHERE sha = ?", (sha,))
+
+    def forget(self, shas: Sequence[str]) -> None:
+        """Last step of removal or of crash recovery, once the vectors are gone."""
+        with _txn(self._conn):
+            for sha in shas:
+                self._drop_rows(sha)
+                self._conn.execute("DELETE FROM paths WHERE sha = ?", (sha,))
+                self._conn.execute("DELETE FROM documents WHERE sha = ?", (sha,))
+
+    def _drop_rows(self, sha: str) -> None:
+        self._conn.execute(
+            "DELETE FROM lex WHERE rowid IN (SELECT rowid FROM chunks WHERE sha = ?)", (sha,)
+        )
+        self._conn.execute("DELETE FROM chunks WHERE sha = ?", (sha,))
+        self._conn.execute("DELETE FROM pages WHERE sha = ?", (sha,))
+
+    # -- paths ----------------------------------------------------------------------------------
+    def _put_path(self, rec: PathRecord) -> None:
+        self._conn.execute(
+            "INSERT OR REPLACE INTO paths(path, name, sha, size, mtime_ns) VALUES (?, ?, ?, ?, ?)",
+            (rec.path, rec.name, rec.sha, rec.size, rec.mtime_ns),
+        )
+
+    def put_path(self, rec: PathRecord) -> list[str]:
+        """Point a path at (already indexed) content; a document left with no path is hidden."""
+        with _txn(self._conn):
+            return self._hide_orphans(self._repoint(rec))
+
+    def path(self, path: str) -> PathRecord | None:
+        row = self._conn.execute(
+            "SELECT path, name, sha, size, mtime_ns FROM paths WHERE path = ?", (path,)
+        ).fetchone()
+        return None if row is None else PathRecord(*row)
+
+    def paths(self) -> list[PathRecord]:
+        return [PathRecord(*r) for r in self._conn.execute("SELECT path, name, sha, size, mtime_ns FROM paths")]
+
+    def path_count(self, sha: str) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM paths WHERE sha = ?", (sha,)).fetchone()[0])
+
+    # -- reading --------------------------------------------------------------------------------
+    def has(self, sha: str) -> bool:
+        row = self._conn.execute("SELECT 1 FROM documents WHERE sha = ? AND state = 'ready'", (sha,))
+        return row.fetchone() is not None
+
+    def documents(self) -> list[DocumentInfo]:
+        names: dict[str, list[str]] = {}
+        for sha, name in self._conn.execute("SELECT sha, name FROM paths ORDER BY path"):
+            names.setdefault(sha, [])
+            if name not in names[sha]:
+                names[sha].append(name)
+        rows = self._conn.execute(
+            "SELECT sha, name, title, pages, chunks, bytes, ingested_at FROM documents "
+            "WHERE state = 'ready' ORDER BY name, sha"
+        )
+        return [
+            DocumentInfo(
+                name=name, sha256=sha, pages=pages, chunks=chunks, ingested_at=at,
+                names=tuple(names.get(sha) or [name]), title=title, size=size,
+            )
+            for sha, name, title, pages, chunks, size, at in rows
+        ]
+
+    def chunk_count(self) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
+
+    def chunk_ids(self) -> list[str]:
+        return [str(r[0]) for r in self._conn.execute("SELECT id FROM chunks")]
+
+    def chunks(self, ids: Sequence[str]) -> dict[str, Chunk]:
+        """Passages by id, only of ready documents (a half-written one is invisible)."""
+        out: dict[str, Chunk] = {}
+        for start in range(0, len(ids), 500):
+            part = list(ids[start : start + 500])
+            marks = ",".join("?" * len(part))
+            rows = self._conn.execute(
+                "SELECT c.id, c.sha, d.name, c.page, c.page_end, c.position, c.text, c.context "
+                f"FROM chunks c JOIN documents d ON d.sha = c.sha AND d.state = 'ready' "
+                f"WHERE c.id IN ({marks})",
+                part,
+            )
+            for row in rows:
+                out[row[0]] = Chunk(*row)
+        return out
+
+    def document_chunks(self, sha: str) -> list[Chunk]:
+        rows = self._conn.execute(
+            "SELECT c.id, c.sha, d.name, c.page, c.page_end, c.position, c.text, c.context "
+            "FROM chunks c JOIN documents d ON d.sha = c.sha WHERE c.sha = ? ORDER BY c.position",
+            (sha,),
+        )
+        return [Chunk(*row) for row in rows]
+
+    def page_text(self, sha: str, page: int) -> str | None:
+        row = self._conn.execute("SELECT text FROM pages WHERE sha = ? AND page = ?", (sha, page))
+        found = row.fetchone()
+        return None if found is None else str(found[0])
+
+    def lexical(self, terms: Sequence[str], k: int, weights: tuple[float, float] = (1.0, 0.5)
+                ) -> list[tuple[str, float]]:
+        """(chunk id, BM25 score), best first; terms are already analysed."""
+        if not terms or k <= 0:
+            return []
+        query = " OR ".join('"' + t.replace('"', "") + '"' for t in terms if t)
+        rows = self._conn.execute(
+            "SELECT c.id, -bm25(lex, ?, ?) AS score FROM lex JOIN chunks c ON c.rowid = lex.rowid "
+            "WHERE lex MATCH ? ORDER BY bm25(lex, ?, ?) LIMIT ?",
+            (weights[0], weights[1], query, weights[0], weights[1], k),
+        )
+        return [(str(i), float(s)) for i, s in rows]
+
+
+@contextmanager
+def _txn(conn: sqlite3.Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any error (autocommit connection)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")

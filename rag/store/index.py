@@ -1,0 +1,191 @@
+"""The index: Chroma vectors + per-collection SQLite catalogs, kept consistent by one protocol.
+
+Writing documents (all-or-nothing per document, whatever moment a process is killed):
+  1. catalog: the documents are recorded as 'pending'                      (one SQLite transaction)
+  2. Chroma: their vectors are upserted under stable ids "<sha>:<position>"  (never duplicates)
+  3. catalog: passages, pages, lexical terms, paths and state 'ready'      (one SQLite transaction)
+Readers join every vector hit to a 'ready' catalog row, so a half-written document is invisible.
+Removal runs the other way: hide ('deleting') and drop passages, delete vectors, forget the row.
+On every writer's start, ``recover`` finishes what a crash left: it deletes the vectors of 'pending'
+and 'deleting' documents and forgets them. Only one writer at a time holds the data directory's lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from rag.errors import EmbedderMismatchError, IndexBusyError, IndexError_
+from rag.settings import Settings, validate_collection
+from rag.store.catalog import Catalog, NewDocument, PathRecord
+from rag.store.vectors import ChromaVectors
+
+log = logging.getLogger(__name__)
+
+
+class Index:
+    """All collections under one data directory (and one Chroma)."""
+
+    def __init__(self, data_dir: Path, vectors: ChromaVectors) -> None:
+        self.data_dir = data_dir
+        self.vectors = vectors
+        self._catalogs: dict[str, Catalog] = {}
+        self._lock_fd: int | None = None
+
+    @classmethod
+    def open(cls, settings: Settings) -> Index:
+        data_dir = settings.data_dir
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise IndexError_(f"cannot create the data directory {data_dir}: {exc}; set RAG_DATA_DIR") from exc
+        if not os.access(data_dir, os.W_OK):
+            raise IndexError_(f"the data directory {data_dir} is not writable; set RAG_DATA_DIR")
+        return cls(data_dir, ChromaVectors.open(data_dir, settings.chroma_url))
+
+    # -- collections ----------------------------------------------------------------------------
+    def _catalog_path(self, collection: str) -> Path:
+        return self.data_dir / "collections" / validate_collection(collection) / "catalog.sqlite3"
+
+    def catalog(self, collection: str) -> Catalog:
+        cat = self._catalogs.get(collection)
+        if cat is None:
+            cat = Catalog.open(self._catalog_path(collection))
+            self._catalogs[collection] = cat
+        return cat
+
+    def exists(self, collection: str) -> bool:
+        return self._catalog_path(collection).exists()
+
+    def collections(self) -> list[str]:
+        root = self.data_dir / "collections"
+        if not root.is_dir():
+            return []
+        return sorted(p.name for p in root.iterdir() if (p / "catalog.sqlite3").exists())
+
+    def drop_collection(self, collection: str) -> None:
+        """Delete a collection entirely (vectors, catalog, lexical index)."""
+        with self.writing():
+            cat = self._catalogs.pop(collection, None)
+            if cat is not None:
+                cat.close()
+            self.vectors.drop(collection)
+            shutil.rmtree(self._catalog_path(collection).parent, ignore_errors=True)
+
+    # -- embedder bookkeeping -------------------------------------------------------------------
+    def check_embedder(self, collection: str, embedder_name: str) -> None:
+        """Refuse to mix vectors of two models in one collection."""
+        if not self.exists(collection):
+            return
+        recorded = self.catalog(collection).get_meta("embedder")
+        if recorded is not None and recorded != embedder_name:
+            raise EmbedderMismatchError(
+                f"collection {collection!r} was built with the embedding model {recorded!r}, not "
+                f"{embedder_name!r}: set RAG_EMBED_MODEL={recorded} to use it, or re-embed it with "
+                f"`rag docs reembed --collection {collection}`"
+            )
+
+    # -- the writer lock ------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def writing(self, timeout: float = 600.0, on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+        """Hold the data directory's write lock (re-entrant within a process); recover on entry."""
+        if self._lock_fd is not None:
+            yield
+            return
+        lock_path = self.data_dir / "write.lock"
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + timeout
+        told = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    raise IndexBusyError(
+                        f"another ingest (pid {holder}) is writing to {self.data_dir}; "
+                        "wait for it to finish, or raise RAG_LOCK_TIMEOUT"
+                    ) from None
+                if not told and on_wait is not None:
+                    on_wait(f"waiting for another ingest (pid {holder}) to finish writing {self.data_dir}")
+                    told = True
+                time.sleep(0.2)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._lock_fd = fd
+        try:
+            for collection in self.collections():
+                self.recover(collection)
+            yield
+        finally:
+            self._lock_fd = None
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def _require_lock(self) -> None:
+        if self._lock_fd is None:
+            raise RuntimeError("write outside Index.writing()")
+
+    # -- writing --------------------------------------------------------------------------------
+    def write(self, collection: str, embedder_name: str, docs: Sequence[NewDocument],
+              vectors: np.ndarray) -> None:
+        """Write documents all-or-nothing each; ``vectors`` has one row per chunk, in order."""
+        self._require_lock()
+        self.check_embedder(collection, embedder_name)
+        cat = self.catalog(collection)
+        if cat.get_meta("embedder") is None:
+            cat.set_meta("embedder", embedder_name)
+            cat.set_meta("dimension", str(vectors.shape[1] if vectors.ndim == 2 else 0))
+        cat.begin((d.sha, d.name, d.size) for d in docs)
+        ids = [c.id for d in docs for c in d.chunks]
+        shas = [d.sha for d in docs for _ in d.chunks]
+        if ids:
+            self.vectors.upsert(collection, ids, vectors, shas)
+        replaced = cat.finish(docs)
+        self._purge(collection, replaced)
+
+    def remove(self, collection: str, shas: Sequence[str]) -> None:
+        """Remove whole documents."""
+        self._require_lock()
+        cat = self.catalog(collection)
+        cat.start_removal(shas)
+        self._purge(collection, shas)
+
+    def drop_paths(self, collection: str, paths: Sequence[str]) -> list[str]:
+        """Forget file paths; documents left without any are removed (returned)."""
+        self._require_lock()
+        gone = self.catalog(collection).drop_paths(paths)
+        self._purge(collection, gone)
+        return gone
+
+    def put_path(self, collection: str, rec: PathRecord) -> list[str]:
+        """Record another name for indexed content; a version no path refers to is removed."""
+        self._require_lock()
+        gone = self.catalog(collection).put_path(rec)
+        self._purge(collection, gone)
+        return gone
+
+    def _purge(self, collection: str, shas: Sequence[str]) -> None:
+        if shas:
+            self.vectors.delete_documents(collection, list(shas))
+            self.catalog(collection).forget(list(shas))
+
+    def recover(self, collection: str) -> list[str]:
+        """Finish what a killed writer left: drop half-written and half-deleted documents."""
+        self._require_lock()
+        cat = self.catalog(collection)
+        broken = [sha for sha, _state in cat.unfinished()]
+        if broken:
+            log.warning("recovering %d unfinished document(s) in %s", len(broken), collection)
+            self._purge(collection, broken)
+        return broken

@@ -1,0 +1,134 @@
+"""The index's invariants: all-or-nothing documents, vectors and catalog in step, recovery, restart."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+
+from rag.errors import EmbedderMismatchError
+from rag.indexing import Indexer, Pending
+from rag.store.catalog import NewDocument, PathRecord
+from rag.store.index import Index
+from rag.types import ParsedDocument
+
+
+def make_doc(name: str, pages: list[str]) -> ParsedDocument:
+    sha = hashlib.sha256("\f".join(pages).encode()).hexdigest()
+    return ParsedDocument(name=name, sha256=sha, pages=pages, path=f"/docs/{name}")
+
+
+def pending(doc: ParsedDocument) -> Pending:
+    return Pending(doc, PathRecord(f"/docs/{doc.name}", doc.name, doc.sha256, 10, 1))
+
+
+REGLAMENTO = make_doc("reglamento.pdf", [
+    "Capítulo I\nArtículo 1. El presente reglamento regula la evaluación de los estudiantes de pregrado "
+    "de todas las facultades y carreras de la universidad, en sus modalidades presencial y virtual.",
+    "Artículo 2. La nota mínima de aprobación es de 51 puntos sobre 100 en todas las asignaturas. "
+    "Las notas se publican en el sistema académico dentro de los cinco días hábiles siguientes.",
+    "Artículo 3. La asistencia mínima obligatoria a clases es del ochenta por ciento. El estudiante "
+    "que no cumpla con la asistencia mínima pierde el derecho a rendir el examen final.",
+])
+POLICY = make_doc("policy.pdf", [
+    "Research data must be stored on university servers for at least ten years after publication.",
+    "Theses are submitted through the library repository in PDF/A format.",
+])
+
+
+def consistent(index: Index, collection: str) -> None:
+    """Every vector has a ready passage and every passage a vector; the lexical rows match."""
+    cat = index.catalog(collection)
+    vec_ids = set(index.vectors.ids(collection))
+    chunk_ids = set(cat.chunk_ids())
+    assert vec_ids == chunk_ids
+    assert cat.unfinished() == []
+    lex_rows = cat._conn.execute("SELECT COUNT(*) FROM lex").fetchone()[0]
+    assert lex_rows == len(chunk_ids)
+    for doc in cat.documents():
+        chunks = cat.document_chunks(doc.sha256)
+        assert len(chunks) == doc.chunks
+        assert all(1 <= c.page <= c.page_end <= doc.pages for c in chunks)
+
+
+def test_write_search_and_rewrite_adds_nothing(service):
+    indexer = Indexer(service.index, service.embedder, "default")
+    indexer.add([pending(REGLAMENTO), pending(POLICY)])
+    consistent(service.index, "default")
+    before = service.index.vectors.count("default")
+    hits = service.search("¿Cuál es la nota mínima de aprobación?", k=3)
+    assert hits[0].source == "reglamento.pdf" and hits[0].page == 2
+    assert [h.rank for h in hits] == list(range(1, len(hits) + 1))
+    indexer.add([pending(REGLAMENTO)])  # same content again: stable ids, nothing duplicated
+    assert service.index.vectors.count("default") == before
+    consistent(service.index, "default")
+
+
+def test_remove_leaves_nothing_behind(service):
+    Indexer(service.index, service.embedder, "default").add([pending(REGLAMENTO), pending(POLICY)])
+    service.remove_document("reglamento.pdf")
+    consistent(service.index, "default")
+    assert [d.name for d in service.documents()] == ["policy.pdf"]
+    assert all(h.source == "policy.pdf" for h in service.search("nota mínima de aprobación", k=5))
+
+
+def test_half_written_document_is_invisible_then_recovered(service):
+    """Simulate a writer killed between the vector write and the catalog's commit."""
+    index = service.index
+    Indexer(index, service.embedder, "default").add([pending(POLICY)])
+    chunks = Indexer(index, service.embedder, "default").chunk(REGLAMENTO)
+    vectors = service.embedder.embed([c.text for c in chunks])
+    cat = index.catalog("default")
+    cat.begin([(REGLAMENTO.sha256, REGLAMENTO.name, 1)])
+    index.vectors.upsert("default", [c.id for c in chunks], vectors, [c.doc_sha for c in chunks])
+    # "killed" here: readers must not see it
+    assert all(h.source != "reglamento.pdf" for h in service.search("nota mínima de aprobación", k=10))
+    assert [d.name for d in service.documents()] == ["policy.pdf"]
+    with index.writing():  # the next writer recovers on entry
+        pass
+    consistent(index, "default")
+    assert index.vectors.count("default") == len(cat.chunk_ids())
+
+
+def test_half_removed_document_is_finished_on_recovery(service):
+    index = service.index
+    Indexer(index, service.embedder, "default").add([pending(REGLAMENTO), pending(POLICY)])
+    index.catalog("default").start_removal([REGLAMENTO.sha256])  # killed before the vectors went
+    assert [d.name for d in service.documents()] == ["policy.pdf"]
+    with index.writing():
+        pass
+    consistent(index, "default")
+
+
+def test_lexical_index_survives_restart(service, settings, embedder):
+    Indexer(service.index, service.embedder, "default").add([pending(REGLAMENTO), pending(POLICY)])
+    first = [(h.chunk_id, h.score) for h in service.search("asistencia mínima", method="lexical")]
+    from rag.service import Service
+
+    again = Service(settings, embedder=embedder)  # a new process would open the same files
+    assert [(h.chunk_id, h.score) for h in again.search("asistencia mínima", method="lexical")] == first
+    assert first and again.search("asistencia mínima", method="lexical")[0].page == 3
+
+
+def test_changed_file_replaces_its_old_version(service):
+    index = service.index
+    Indexer(index, service.embedder, "default").add([pending(REGLAMENTO)])
+    changed = make_doc("reglamento.pdf", ["Artículo 2. La nota mínima de aprobación es de 61 puntos."])
+    Indexer(index, service.embedder, "default").add([pending(changed)])
+    docs = service.documents()
+    assert [d.sha256 for d in docs] == [changed.sha256]
+    consistent(index, "default")
+    assert "61" in service.search("nota mínima", k=1)[0].text
+
+
+def test_other_embedder_is_refused(service):
+    Indexer(service.index, service.embedder, "default").add([pending(POLICY)])
+    with pytest.raises(EmbedderMismatchError, match="RAG_EMBED_MODEL"):
+        service.index.check_embedder("default", "some-other-model")
+
+
+def test_write_requires_the_lock(service):
+    doc = NewDocument(POLICY.sha256, POLICY.name, "", POLICY.pages, [], [], 1, None)
+    with pytest.raises(RuntimeError):
+        service.index.write("default", service.embedder.name, [doc], np.zeros((0, 384), np.float32))
