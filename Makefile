@@ -10,8 +10,10 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	# CPU torch first, so nothing pulls the multi-GB CUDA build.
-	$(PY) -m pip install -q torch==2.13.0
+	# CPU torch first, so nothing pulls the multi-GB CUDA build: a local CPU wheel (pip's find-links)
+	# when there is one, else PyTorch's CPU index.
+	$(PY) -m pip install -q --no-index torch==2.13.0 2>/dev/null || \
+	  $(PY) -m pip install -q torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
