@@ -47,6 +47,7 @@ class ParserPool:
     ``workers=0`` parses in the calling process without any bound (debugging, tests of a loader).
     ``loader`` names the function that parses one file ('package.module:function', called as
     ``loader(path, password)``); tests point it at deliberately misbehaving loaders.
+    Not thread-safe: one ``parse`` iteration at a time per pool.
     """
 
     def __init__(

@@ -90,6 +90,7 @@ def main(fd: int) -> None:
     root.handlers[:] = [collector]
     root.setLevel(logging.INFO)
     logging.getLogger("pypdf").setLevel(logging.CRITICAL + 1)  # robustness chatter, never useful to users
+    logging.captureWarnings(True)  # any other library's warnings reach the parent's logging, not stderr
     try:
         loader = resolve_loader(loader_spec)
     except Exception as exc:
