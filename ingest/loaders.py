@@ -1,0 +1,135 @@
+"""File loaders: a .pdf, .txt or .md file in, a ParsedDocument (one text per physical page) out.
+
+Example: load_file(Path("reglamento.pdf")).pages[2] is the normalized text of physical page 3.
+Every failure is a LoadError whose ``reason`` is one short line ("encrypted: pass --password").
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import re
+from pathlib import Path
+
+from rag.errors import LoadError
+from rag.text import normalize_page
+from rag.types import ParsedDocument
+
+SUPPORTED_SUFFIXES = (".pdf", ".txt", ".md")
+
+# Titles that authoring tools write when the author wrote none.
+_JUNK_TITLES = {
+    "untitled",
+    "untitled document",
+    "sin título",
+    "sin titulo",
+    "document",
+    "documento",
+    "title",
+    "no title",
+    "none",
+    "null",
+    "unknown",
+    "adobe photoshop pdf",
+    "powerpoint presentation",
+    "presentación de powerpoint",
+    "slide 1",
+    "diapositiva 1",
+}
+_UNTITLED_N = re.compile(r"untitled[-_ ]?\d*", re.IGNORECASE)
+# "Microsoft Word - Reglamento 2023.docx" -> "Reglamento 2023"
+_OFFICE_PREFIX = re.compile(r"^microsoft\s+(?:office\s+)?(?:word|powerpoint|excel)\s*-\s*", re.IGNORECASE)
+_FILE_EXTENSION = re.compile(
+    r"\.(?:pdf|docx?|odt|rtf|txt|tex|dvi|ps|pptx?|odp|xlsx?|ods|indd|qxd|wpd|html?)$", re.IGNORECASE
+)
+_MD_HEADING = re.compile(r"^#\s+(.+?)\s*#*\s*$")
+_MD_FENCE = re.compile(r"^\s*(```|~~~)")
+_MAX_TITLE = 300
+
+
+def load_file(path: Path, password: str | None = None) -> ParsedDocument:
+    """Read one file into a ParsedDocument, or raise LoadError with a one-line reason."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise LoadError(f"unsupported file type {suffix or '(no extension)'}")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise LoadError(f"cannot read: {exc.strerror or type(exc).__name__}") from exc
+    doc = load_bytes(data, path.name, password)
+    doc.path = str(path)
+    return doc
+
+
+def load_bytes(data: bytes, name: str, password: str | None = None) -> ParsedDocument:
+    """Like load_file, for content already in memory (an upload); the type comes from ``name``."""
+    suffix = Path(name).suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise LoadError(f"unsupported file type {suffix or '(no extension)'}")
+    if not data:
+        raise LoadError("empty file")
+    if suffix == ".pdf":
+        # Imported here so that the parent of a sandboxed parse never pays for pypdf.
+        from ingest.pdf import read_pdf
+
+        pages, raw_title = read_pdf(data, password)
+        title = clean_title(raw_title)
+    else:
+        pages = _text_pages(_decode(data))
+        title = markdown_title(pages[0]) if suffix == ".md" else ""
+    return ParsedDocument(
+        name=name, sha256=hashlib.sha256(data).hexdigest(), pages=pages, title=title, size=len(data)
+    )
+
+
+def clean_title(raw: str) -> str:
+    """A metadata title worth showing, else "": 'Microsoft Word - Normativa.doc' -> 'Normativa'."""
+    title = " ".join(raw.replace("\x00", "").split())
+    office = _OFFICE_PREFIX.match(title)
+    if office:  # the document's file name, which is all such a title holds: keep its stem
+        title = _FILE_EXTENSION.sub("", title[office.end() :]).strip()
+    elif _FILE_EXTENSION.search(title):  # a bare file name ("Binder1.pdf") says nothing
+        return ""
+    if title.casefold() in _JUNK_TITLES or _UNTITLED_N.fullmatch(title) or not re.search(r"[^\W\d_]", title):
+        return ""
+    return title[:_MAX_TITLE]
+
+
+def markdown_title(text: str) -> str:
+    """The first level-1 ATX heading outside code fences: '# Calendario 2024' -> 'Calendario 2024'."""
+    in_fence = False
+    for line in text.split("\n"):
+        if _MD_FENCE.match(line):
+            in_fence = not in_fence
+        elif not in_fence and (match := _MD_HEADING.match(line)):
+            return match.group(1)[:_MAX_TITLE]
+    return ""
+
+
+def _decode(data: bytes) -> str:
+    """UTF-8 (with or without BOM), UTF-16 with BOM, then Windows-1252, then Latin-1 (never fails)."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise LoadError("not a text file (bad UTF-16)") from exc
+    if b"\x00" in data:
+        raise LoadError("not a text file (binary content)")
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return data.decode("latin-1")
+
+
+def _text_pages(text: str) -> list[str]:
+    """One page per form-feed section (how plain-text exports mark page breaks), else one page."""
+    sections = text.split("\f")
+    if len(sections) > 1 and not sections[-1].strip():
+        sections.pop()  # pdftotext ends every page with a form feed, the last one included
+    pages = [normalize_page(section) for section in sections]
+    if not any(pages):
+        raise LoadError("no text")
+    return pages
