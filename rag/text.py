@@ -38,7 +38,7 @@ def collapse(text: str) -> str:
 def fold(text: str) -> str:
     """Lower-case and strip accents: 'Información' -> 'informacion' (ñ is kept apart from n)."""
     text = unicodedata.normalize("NFKD", text.lower())
-    out = []
+    out: list[str] = []
     for ch in text:
         if unicodedata.combining(ch):
             # keep the tilde of ñ: 'año' and 'ano' are different words in Spanish

@@ -12,6 +12,7 @@ from rag.indexing import Indexer, Pending
 from rag.store.catalog import NewDocument, PathRecord
 from rag.store.index import Index
 from rag.types import ParsedDocument
+from tests.invariants import assert_consistent as consistent
 
 
 def make_doc(name: str, pages: list[str]) -> ParsedDocument:
@@ -35,21 +36,6 @@ POLICY = make_doc("policy.pdf", [
     "Research data must be stored on university servers for at least ten years after publication.",
     "Theses are submitted through the library repository in PDF/A format.",
 ])
-
-
-def consistent(index: Index, collection: str) -> None:
-    """Every vector has a ready passage and every passage a vector; the lexical rows match."""
-    cat = index.catalog(collection)
-    vec_ids = set(index.vectors.ids(collection))
-    chunk_ids = set(cat.chunk_ids())
-    assert vec_ids == chunk_ids
-    assert cat.unfinished() == []
-    lex_rows = cat._conn.execute("SELECT COUNT(*) FROM lex").fetchone()[0]
-    assert lex_rows == len(chunk_ids)
-    for doc in cat.documents():
-        chunks = cat.document_chunks(doc.sha256)
-        assert len(chunks) == doc.chunks
-        assert all(1 <= c.page <= c.page_end <= doc.pages for c in chunks)
 
 
 def test_write_search_and_rewrite_adds_nothing(service):

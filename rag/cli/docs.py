@@ -36,10 +36,10 @@ def run_list(args: argparse.Namespace) -> int:
         print(f"Collection {service.collection(None)!r} is empty. Add files with `rag ingest PATH`.")
         return 0
     width = max(len(d.name) for d in docs)
-    print(f"{'name'.ljust(width)}  pages  chunks  ingested (UTC)        sha256")
+    print(f"{'name'.ljust(width)}  pages  chunks  ingested (UTC)             sha256")
     for d in docs:
         also = f"  (also: {', '.join(n for n in d.names if n != d.name)})" if len(d.names) > 1 else ""
-        print(f"{safe(d.name).ljust(width)}  {d.pages:5d}  {d.chunks:6d}  {d.ingested_at:20s}  "
+        print(f"{safe(d.name).ljust(width)}  {d.pages:5d}  {d.chunks:6d}  {d.ingested_at:25s}  "
               f"{d.sha256[:12]}{safe(also)}")
     print(f"{len(docs)} document(s), {sum(d.chunks for d in docs)} passages")
     return 0
