@@ -1,0 +1,3 @@
+"""Shared pytest configuration; the lead extends it."""
+
+pytest_plugins = ["tests.fixtures_ollama"]
