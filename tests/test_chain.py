@@ -254,3 +254,30 @@ def test_no_model_at_all_is_extractive_without_notice(retriever: FakeRetriever) 
 def test_empty_question_is_refused(retriever: FakeRetriever) -> None:
     with pytest.raises(SettingsError, match="empty"):
         Answerer(retriever).ask("  ")
+
+
+class SlowGenerator:
+    """A Generator that yields one token at a time, recording when each was produced."""
+
+    model = "slow"
+    host = ""
+
+    def __init__(self) -> None:
+        self.produced: list[str] = []
+
+    def context_window(self) -> int:
+        return 4096
+
+    def stream(self, messages: Any) -> Iterator[str]:
+        for token in ["Es ", "5,0 ", "[1]."]:
+            self.produced.append(token)
+            yield token
+
+
+def test_tokens_reach_the_caller_as_they_are_produced(retriever: FakeRetriever) -> None:
+    generator = SlowGenerator()
+    stream = Answerer(retriever, generator).stream(Q_ES)
+    assert next(stream).kind == "hits"
+    first = next(stream)
+    assert first == ("token", "Es") and generator.produced == ["Es "]  # shown before the next is made
+    assert final(list(stream)).answer == "Es 5,0 [1]."
