@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 from collections.abc import Iterator, Sequence
 from typing import Any, Literal, NamedTuple, Protocol
 
@@ -29,6 +30,10 @@ from rag.types import Answer, Hit
 log = logging.getLogger(__name__)
 
 ANSWER_RESERVE_TOKENS = 1024  # room left in the window for the answer (OllamaGenerator's num_predict)
+_CONDENSE_LABEL = re.compile(  # "Pregunta independiente:", "**Standalone question:**"
+    r"^\W*(?:pregunta(?: independiente| reformulada)?|(?:standalone |rewritten )?question)\W*:[\s*_]*",
+    re.IGNORECASE,
+)
 
 
 class Retriever(Protocol):
@@ -118,11 +123,12 @@ def is_not_found(text: str) -> bool:
 
 
 def _standalone_from(reply: str, fallback: str) -> str:
-    """The first line of a condense reply, without labels or quotes the model may add."""
+    """The first line of a condense reply, without the label or quotes a model may add.
+
+    Example: 'Pregunta independiente: «¿Y la nota en posgrado?»' -> '¿Y la nota en posgrado?'
+    """
     for line in strip_control(reply).splitlines():
-        line = line.strip().strip("\"'«»“”").strip()
-        if ":" in line[:30] and not line.endswith(":"):  # "Pregunta independiente: ¿…?"
-            line = line.split(":", 1)[1].strip()
+        line = _CONDENSE_LABEL.sub("", line.strip()).strip().strip("\"'«»“”").strip()
         if line:
             return line[:500]
     return fallback

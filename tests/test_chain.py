@@ -281,3 +281,19 @@ def test_tokens_reach_the_caller_as_they_are_produced(retriever: FakeRetriever) 
     first = next(stream)
     assert first == ("token", "Es") and generator.produced == ["Es "]  # shown before the next is made
     assert final(list(stream)).answer == "Es 5,0 [1]."
+
+
+@pytest.mark.parametrize(
+    ("reply", "standalone"),
+    [
+        ("Pregunta independiente: «¿Y la nota en posgrado?»", "¿Y la nota en posgrado?"),
+        ("**Standalone question:** What is the pass mark?", "What is the pass mark?"),
+        ("¿Qué pasa a las 10:30 del lunes?", "¿Qué pasa a las 10:30 del lunes?"),
+        ('\n"¿Cuál es la nota?"\nExplicación: reescribí la pregunta.', "¿Cuál es la nota?"),
+        ("", "fallback"),
+    ],
+)
+def test_condense_reply_is_cleaned(reply: str, standalone: str) -> None:
+    from rag.chain import _standalone_from
+
+    assert _standalone_from(reply, "fallback") == standalone
