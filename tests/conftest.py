@@ -13,6 +13,8 @@ import pytest
 
 from rag.privacy import lock_down
 
+pytest_plugins = ["tests.fixtures_ollama"]
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 
