@@ -10,7 +10,6 @@ import pytest
 from rag.errors import EmbedderMismatchError
 from rag.indexing import Indexer, Pending
 from rag.store.catalog import NewDocument, PathRecord
-from rag.store.index import Index
 from rag.types import ParsedDocument
 from tests.invariants import assert_consistent as consistent
 

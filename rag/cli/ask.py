@@ -11,7 +11,7 @@ import json
 import sys
 from typing import TYPE_CHECKING, TextIO
 
-from rag.errors import RagError, SettingsError
+from rag.errors import SettingsError
 from rag.language import detect_language
 from rag.prompts import UNSUPPORTED
 from rag.sanitize import strip_control
@@ -66,13 +66,8 @@ def handle(args: argparse.Namespace) -> int:
 def build_answerer(settings: Settings, collection: str) -> Answerer:
     """The one seam to the index: ``Service.from_settings(settings).retriever(collection)``."""
     from rag.answerer import Answerer
+    from rag.service import Service  # the index; imported here so `rag --help` stays fast
 
-    try:
-        from rag.service import Service  # the index; imported here so `rag --help` stays fast
-    except ModuleNotFoundError as exc:
-        if exc.name != "rag.service":
-            raise
-        raise RagError("the document index is not installed in this build (rag.service is missing)") from None
     retriever = Service.from_settings(settings).retriever(collection)
     return Answerer.from_settings(settings, retriever)
 
