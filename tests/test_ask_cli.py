@@ -18,7 +18,6 @@ from rag.types import Citation
 from tests.answer_helpers import REGLAMENTO, FakeRetriever, hit
 from tests.ollama_stub import OllamaStub
 
-pytestmark = pytest.mark.usefixtures("loopback_only")
 Q_ES = "¿Cuál es la nota mínima de aprobación?"
 
 
@@ -134,7 +133,33 @@ def test_bad_arguments_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
         ask_main(["ask", Q_ES, "--collection", "a"])
 
 
-def test_without_the_index_the_command_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "rag.service", None)  # as in a build without the index
-    with pytest.raises(RagError, match="the document index is not installed"):
-        ask_main(["ask", Q_ES])
+# -- end to end: the real CLI process, the real index and model, the Ollama stand-in -----------------
+
+def test_rag_ask_end_to_end_cites_the_right_page(settings, ollama_stub) -> None:
+    import json
+    import subprocess
+
+    from tests.conftest import ROOT, subprocess_env
+
+    sample = ROOT / "corpora" / "sample"
+    env = subprocess_env(settings)
+    subprocess.run([sys.executable, "-m", "rag", "ingest", str(sample)], env=env, cwd=ROOT, check=True,
+                   capture_output=True, timeout=300)
+
+    def reply(messages):  # a model that answers from passage [1] and cites it, plus a bogus [9]
+        prompt = messages[-1]["content"]
+        assert "71" in prompt  # the retrieved passage reached the model
+        return "En posgrado la nota mínima de aprobación es 71 puntos [1]. Ver también [9]."
+
+    ollama_stub.reply = reply
+    env["OLLAMA_HOST"] = ollama_stub.url
+    out = subprocess.run([sys.executable, "-m", "rag", "ask", "¿Cuál es la nota mínima de aprobación en posgrado?",
+                          "--json"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    answer = json.loads(out.stdout)
+    assert answer["mode"] == "llm" and answer["model"] == "qwen2.5:7b"
+    assert "[9]" not in answer["answer"]  # a marker naming no retrieved passage is dropped
+    assert [c["n"] for c in answer["citations"]] == [1]
+    cited = answer["citations"][0]
+    assert cited["source"] == "reglamento_evaluacion.pdf" and cited["page"] == 1
+    assert cited["text"] == answer["hits"][0]["text"]

@@ -18,7 +18,6 @@ from rag.types import Answer, Turn
 from tests.answer_helpers import REGLAMENTO, FakeRetriever, hit
 from tests.ollama_stub import OllamaStub
 
-pytestmark = pytest.mark.usefixtures("loopback_only")
 Q_ES = "¿Cuál es la nota mínima de aprobación?"
 
 

@@ -12,7 +12,6 @@ from rag.generation import OllamaGenerator, context_window_from_show, is_pulled
 from rag.settings import Settings
 from tests.ollama_stub import OllamaStub
 
-pytestmark = pytest.mark.usefixtures("loopback_only")
 MESSAGES = [("system", "Reglas."), ("user", "Pregunta: ¿nota?")]
 
 

@@ -7,7 +7,6 @@ import pytest
 
 from tests.ollama_stub import OllamaStub
 
-pytestmark = pytest.mark.usefixtures("loopback_only")
 
 
 def test_generate_streams_and_ends_with_counters(ollama_stub: OllamaStub) -> None:
