@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 from rag.errors import LoadError
-from rag.text import normalize_page
+from rag.text import normalize_page, strip_running_lines
 from rag.types import ParsedDocument
 
 SUPPORTED_SUFFIXES = (".pdf", ".txt", ".md")
@@ -78,6 +78,7 @@ def load_bytes(data: bytes, name: str, password: str | None = None) -> ParsedDoc
     else:
         pages = _text_pages(_decode(data))
         title = markdown_title(pages[0]) if suffix == ".md" else ""
+    pages = strip_running_lines(pages)  # headers and footers would repeat in every passage
     return ParsedDocument(
         name=name, sha256=hashlib.sha256(data).hexdigest(), pages=pages, title=title, size=len(data)
     )

@@ -47,3 +47,46 @@ def fold(text: str) -> str:
             continue
         out.append(ch)
     return "".join(out)
+
+
+_DIGITS = re.compile(r"\d+")
+# Numbered headings repeat in shape ("Artículo 3.", "Artículo 4.") but are content, not running lines.
+_NUMBERED_HEADING = re.compile(
+    r"^(?:\d|art[ií]culo|cap[ií]tulo|t[ií]tulo|secci[oó]n|anexo|parte|article|chapter|section|annex|part)\b",
+    re.IGNORECASE,
+)
+
+
+def _line_key(line: str) -> str:
+    """'Página 3 de 12' and 'Página 4 de 12' are the same running line."""
+    return _DIGITS.sub("#", fold(line)).strip()
+
+
+def strip_running_lines(pages: list[str], edge: int = 3, share: float = 0.6) -> list[str]:
+    """Remove running headers and footers: lines repeated near the top or bottom of most pages.
+
+    Only documents of 3+ pages are touched; a line must appear among the first or last ``edge`` lines of
+    at least ``share`` of the pages with text. Example: a footer "Reglamento General - Página 3 de 12" on
+    every page disappears, while an "Artículo 3." that happens to open one page stays.
+    """
+    texts = [p for p in pages if p.strip()]
+    if len(texts) < 3:
+        return pages
+    counts: dict[str, int] = {}
+    for page in texts:
+        lines = [ln for ln in page.split("\n") if ln.strip()]
+        edges = [ln for ln in lines[:edge] + lines[-edge:] if not _NUMBERED_HEADING.match(ln)]
+        for key in {_line_key(ln) for ln in edges}:
+            counts[key] = counts.get(key, 0) + 1
+    running = {key for key, n in counts.items() if n >= max(3, share * len(texts)) and len(key) > 1}
+    if not running:
+        return pages
+    out = []
+    for page in pages:
+        lines = page.split("\n")
+        body = [i for i, ln in enumerate(lines) if ln.strip()]
+        near_edge = set(body[:edge] + body[-edge:])
+        kept = [ln for i, ln in enumerate(lines) if not (i in near_edge and _line_key(ln) in running)]
+        # a page that is nothing but such lines ("This is page 7") keeps them: they are its content
+        out.append("\n".join(kept).strip() if any(k.strip() for k in kept) else page)
+    return out

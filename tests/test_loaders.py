@@ -17,6 +17,8 @@ from rag.errors import LoadError
 from rag.text import collapse
 from tests.helpers import PDFS, make_pdf
 
+ROOT = Path(__file__).resolve().parents[1]
+
 needs_pdfs = pytest.mark.skipif(
     not (PDFS / "manifest.jsonl").is_file(), reason=f"shared test PDFs not found at {PDFS}"
 )
@@ -277,3 +279,26 @@ def test_glyph_garbage_detector() -> None:
     assert is_glyph_garbage("(cid:12)(cid:7) (cid:99)")
     assert not is_glyph_garbage("See https://example.org/page1 for the 2024 rules.")
     assert not is_glyph_garbage("")
+
+
+def test_running_headers_and_footers_are_removed() -> None:
+    from rag.text import strip_running_lines
+
+    pages = [
+        f"Universidad Autónoma de Ejemplo\nArtículo {i}. Texto propio de la página {i}.\nOtra línea sobre el tema {'abcd'[i - 1]}.\n"
+        f"Reglamento General - Página {i} de 4"
+        for i in range(1, 5)
+    ]
+    pages[2] = "Universidad Autónoma de Ejemplo\nArtículo 3. Solo aquí.\nReglamento General - Página 3 de 4"
+    out = strip_running_lines(pages)
+    assert all("Universidad Autónoma" not in p and "Página" not in p for p in out)
+    assert out[0] == "Artículo 1. Texto propio de la página 1.\nOtra línea sobre el tema a."
+    assert out[2] == "Artículo 3. Solo aquí."
+    # two pages are too few to tell a running line from content
+    assert strip_running_lines(pages[:2]) == pages[:2]
+
+
+def test_sample_pdf_loses_its_running_footer() -> None:
+    doc = load_file(ROOT / "corpora" / "sample" / "reglamento_evaluacion.pdf")
+    assert not any("Fictional sample document" in p or "Página" in p.split("\n")[-1] for p in doc.pages)
+    assert "Nota mínima de aprobación" in doc.pages[0]
