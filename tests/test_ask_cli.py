@@ -12,7 +12,7 @@ import pytest
 
 from rag.answerer import Answerer
 from rag.cli import ask as ask_cli
-from rag.errors import RagError, SettingsError
+from rag.errors import SettingsError
 from rag.settings import Settings
 from rag.types import Citation
 from tests.answer_helpers import REGLAMENTO, FakeRetriever, hit

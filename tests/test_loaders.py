@@ -285,7 +285,8 @@ def test_running_headers_and_footers_are_removed() -> None:
     from rag.text import strip_running_lines
 
     pages = [
-        f"Universidad Autónoma de Ejemplo\nArtículo {i}. Texto propio de la página {i}.\nOtra línea sobre el tema {'abcd'[i - 1]}.\n"
+        f"Universidad Autónoma de Ejemplo\nArtículo {i}. Texto propio de la página {i}.\n"
+        f"Otra línea sobre el tema {'abcd'[i - 1]}.\n"
         f"Reglamento General - Página {i} de 4"
         for i in range(1, 5)
     ]

@@ -8,7 +8,6 @@ import pytest
 from tests.ollama_stub import OllamaStub
 
 
-
 def test_generate_streams_and_ends_with_counters(ollama_stub: OllamaStub) -> None:
     ollama_stub.reply = lambda messages: ["Hola ", "mundo"]
     with ollama.Client(host=ollama_stub.url) as client:
