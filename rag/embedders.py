@@ -23,7 +23,11 @@ class Embedder(Protocol):
     """What the index needs from an embedding model."""
 
     name: str  # recorded with each collection: vectors from different models never mix
-    max_tokens: int  # the model's window, special tokens included
+
+    @property
+    def max_tokens(self) -> int:
+        """The model's window, special tokens included."""
+        ...
 
     def embed(self, texts: Sequence[str], *, query: bool = False) -> np.ndarray:
         """Unit-length float32 vectors, one row per text."""
@@ -54,7 +58,7 @@ class SentenceTransformerEmbedder:
                 import transformers
                 from sentence_transformers import SentenceTransformer
 
-                transformers.logging.disable_progress_bar()  # "Loading weights" bars on every start
+                transformers.logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # "Loading weights" bars on every start
 
                 path = _resolve_model_path(self.name)
                 try:
@@ -139,7 +143,7 @@ def make_embedder(settings: Settings) -> Embedder:
     if name.startswith("ollama:"):
         from rag.ollama_embed import OllamaEmbedder
 
-        return OllamaEmbedder(name.removeprefix("ollama:"), settings)
+        return OllamaEmbedder(name.removeprefix("ollama:"), settings)  # type: ignore[no-any-return]
     canonical = BUNDLED_EMBEDDER if _resolve_model_path(name) != name else name
     return SentenceTransformerEmbedder(
         canonical, allow_downloads=settings.allow_downloads, precision=settings.embed_precision
