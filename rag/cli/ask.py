@@ -11,11 +11,11 @@ import json
 import sys
 from typing import TYPE_CHECKING, TextIO
 
-from rag.errors import SettingsError
+from rag.cli.common import add_collection, load_settings, positive
 from rag.language import detect_language
 from rag.prompts import UNSUPPORTED
 from rag.sanitize import strip_control
-from rag.settings import Settings, validate_collection
+from rag.settings import Settings
 from rag.text import collapse
 from rag.types import Answer, Citation
 
@@ -35,27 +35,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "and page. Without Ollama, the answer is the best supporting sentences (extractive).",
     )
     parser.add_argument("question", help='e.g. "¿Cuál es la nota mínima de aprobación?"')
-    parser.add_argument("--collection", help="collection to search (default: RAG_COLLECTION)")
+    add_collection(parser)
     parser.add_argument("--model", help="Ollama model for the answer (default: RAG_MODEL)")
-    parser.add_argument("-k", type=_positive, default=None, help="passages to retrieve (default: RAG_TOP_K)")
+    parser.add_argument("-k", type=positive, default=None, help="passages to retrieve (default: RAG_TOP_K)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of streaming")
     parser.set_defaults(handler=handle)
 
 
-def _positive(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError("must be 1 or more")
-    return number
-
-
 def handle(args: argparse.Namespace) -> int:
     """Build settings and the answerer, then answer."""
-    try:
-        settings = Settings(**({"model": args.model} if args.model else {}))
-    except ValueError as exc:  # pydantic's ValidationError: a bad RAG_* variable or --model
-        raise SettingsError(f"invalid settings: {exc}") from None
-    collection = validate_collection(args.collection or settings.collection)
+    settings = load_settings(args, **({"model": args.model} if args.model else {}))
+    collection = settings.collection
     answerer = build_answerer(settings, collection)
     try:
         return run(answerer, args.question, k=args.k, as_json=args.json)

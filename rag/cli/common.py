@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from typing import Any
 
-from rag.settings import Settings
+from pydantic import ValidationError
 
-# ANSI escape sequences and other control characters: document text must not drive the terminal.
-_CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+from rag.errors import SettingsError
+from rag.sanitize import strip_control
+from rag.settings import Settings
 
 
 def add_collection(parser: argparse.ArgumentParser) -> None:
@@ -22,11 +22,30 @@ def add_json(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
-def load_settings(args: argparse.Namespace) -> Settings:
-    overrides: dict[str, Any] = {}
+def load_settings(args: argparse.Namespace, **overrides: Any) -> Settings:
+    """Settings from the environment, with the command's --collection; a bad value is one clear line."""
     if getattr(args, "collection", None):
         overrides["collection"] = args.collection
-    return Settings(**overrides)
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:  # a bad RAG_* variable or option
+        problems = "; ".join(
+            f"{_variable(err['loc'])}: {err['msg']} (got {err.get('input')!r})" for err in exc.errors()
+        )
+        raise SettingsError(f"invalid settings: {problems}") from None
+
+
+def _variable(loc: tuple[Any, ...]) -> str:
+    name = str(loc[0]) if loc else "?"
+    return "OLLAMA_HOST" if name == "ollama_host" else f"RAG_{name.upper()}"
+
+
+def positive(value: str) -> int:
+    """argparse type for counts such as -k."""
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return number
 
 
 def print_json(data: Any) -> None:
@@ -35,8 +54,8 @@ def print_json(data: Any) -> None:
 
 
 def safe(text: str) -> str:
-    """Text fit for a terminal: no escape sequences or control characters (newlines kept)."""
-    return _CONTROL.sub("", text)
+    """Document or model text fit for a terminal: no escape sequences or control characters."""
+    return strip_control(text)
 
 
 def excerpt(text: str, limit: int = 240) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from rag.cli.common import add_collection, add_json, excerpt, load_settings, pages, print_json, safe
+from rag.cli.common import add_collection, add_json, excerpt, load_settings, pages, positive, print_json, safe
 from rag.service import Service
 
 
@@ -13,7 +13,7 @@ def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser("search", help="find the passages that match a question")
     p.add_argument("question")
     add_collection(p)
-    p.add_argument("-k", type=int, default=None, metavar="K", help="passages to return (default: RAG_TOP_K)")
+    p.add_argument("-k", type=positive, default=None, metavar="K", help="passages to return (default: RAG_TOP_K)")
     p.add_argument("--method", choices=["hybrid", "dense", "lexical"], default="hybrid",
                    help="retriever (default: hybrid)")
     add_json(p)
