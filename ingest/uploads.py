@@ -15,7 +15,7 @@ import os
 import shutil
 import tempfile
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,14 +135,14 @@ class _Prepend:
         self.inner.close()
 
 
-def document_sources(service: Service, collection: str | None, sha: str) -> list[Source]:
-    """The files a document can be read again from: its kept uploads and its paths that still exist."""
+def documents_sources(service: Service, collection: str | None, shas: Collection[str]) -> dict[str, list[Source]]:
+    """For each of these documents, the files it can be read again from: kept uploads, paths still there."""
     col = service.collection(collection)
+    found: dict[str, list[Source]] = {sha: [] for sha in shas}
     if not service.index.exists(col):
-        return []
-    found = []
+        return found
     for rec in service.index.catalog(col).paths():
-        if rec.sha != sha:
+        if rec.sha not in found:
             continue
         if rec.path.startswith(UPLOAD_PREFIX):
             file = uploads_dir(service, col) / upload_name(rec.path.removeprefix(UPLOAD_PREFIX))
@@ -151,8 +151,13 @@ def document_sources(service: Service, collection: str | None, sha: str) -> list
         else:
             continue  # eval documents and other in-memory sources have no file
         if file.is_file():
-            found.append(Source(file, rec.path, rec.name))
+            found[rec.sha].append(Source(file, rec.path, rec.name))
     return found
+
+
+def document_sources(service: Service, collection: str | None, sha: str) -> list[Source]:
+    """The files one document can be read again from."""
+    return documents_sources(service, collection, {sha})[sha]
 
 
 def reingest_document(service: Service, collection: str | None, sha: str,

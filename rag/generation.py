@@ -64,9 +64,13 @@ class OllamaStatus:
         return is_pulled(model, self.models)
 
 
-def ollama_status(settings: Settings) -> OllamaStatus:
-    """Ask Ollama (``/api/version``, ``/api/tags``) whether it runs and what it has; never raises."""
-    generator = OllamaGenerator(settings)
+def ollama_status(settings: Settings, timeout: float = 3.0) -> OllamaStatus:
+    """Ask Ollama (``/api/version``, ``/api/tags``) whether it runs and what it has; never raises.
+
+    ``timeout`` is short: a status line must not hold a page up the way a slow answer may.
+    """
+    quick = settings.model_copy(update={"request_timeout": min(settings.request_timeout, timeout)})
+    generator = OllamaGenerator(quick)
     try:
         version = generator.version()
     except GenerationError as exc:
