@@ -252,7 +252,7 @@ def test_new_collection_is_validated_then_chosen(app_env, service) -> None:
     assert at.sidebar.selectbox(key="collection").value == "tesis-2026"
     assert "tesis-2026" in service.index.collections()
     at.switch_page("views/upload.py").run()
-    at = upload(at, [("aviso.txt", "Convocatoria de tesis abierta hasta el 30 de junio.".encode(), "text/plain")])
+    at = upload(at, [("aviso.txt", b"Convocatoria de tesis abierta hasta el 30 de junio.", "text/plain")])
     assert [d.name for d in service.documents("tesis-2026")] == ["aviso.txt"] and service.documents() == []
 
 

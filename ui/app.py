@@ -22,13 +22,14 @@ from ui.sidebar import render_sidebar  # noqa: E402
 from ui.state import AppContext, load_service, probe_ollama, set_context, settings_key  # noqa: E402
 
 VIEWS = Path(__file__).resolve().parent / "views"
+ICON = Path(__file__).resolve().parent / "static" / "icon.png"  # a file: a ":material/…:" icon is fetched from Google
 
 
 def main() -> None:
     if "lang" not in st.session_state:
         st.session_state["lang"] = "es"
     tr = Translator(st.session_state["lang"])
-    st.set_page_config(page_title=tr("app.title"), page_icon=":material/menu_book:", layout="centered")
+    st.set_page_config(page_title=tr("app.title"), page_icon=str(ICON), layout="centered")
     st.html(CSS)
     try:
         settings = Settings()

@@ -18,11 +18,13 @@ class PageProgress:
         self.tr = tr
         self.max_upload_mb = max_upload_mb
         self.bars: dict[str, Any] = {}
+        self.pending: list[str] = []
         for name in names:
             if name not in self.bars:
                 self.bars[name] = st.progress(0.0, text=tr("upload.queued", name=md_escape(name)))
+                self.pending.append(name)
         self.passages = st.empty()
-        self.failed = 0
+        self.working = False
 
     def start(self, files: int) -> None:
         pass
@@ -33,15 +35,21 @@ class PageProgress:
         bar = self.bars.get(name)
         if bar is None:  # a name the page did not know (should not happen): give it its own bar
             bar = self.bars[name] = st.progress(0.0)
+        if name in self.pending:
+            self.pending.remove(name)
         if status == "failed":
-            self.failed += 1
             reason = md_escape(self.tr.reason(reason, self.max_upload_mb))
             bar.progress(1.0, text=self.tr("upload.file_failed", name=md_escape(name), reason=reason))
         else:
             bar.progress(1.0, text=self.tr(f"upload.file_{status}", name=md_escape(name), chunks=chunks))
 
     def chunks(self, done: int) -> None:
+        """Passages embedded so far; the files not finished yet are the ones being read and embedded."""
         self.passages.caption(self.tr("upload.passages", n=done))
+        if not self.working:
+            self.working = True
+            for name in self.pending:
+                self.bars[name].progress(0.0, text=self.tr("upload.working", name=md_escape(name)))
 
     def message(self, text: str) -> None:
         st.info(md_escape(text), icon=":material/hourglass_top:")

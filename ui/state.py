@@ -55,7 +55,7 @@ def load_answerer(settings_key: str, collection: str, model: str, _service: Serv
     return Answerer.from_settings(_service.settings, _service.retriever(collection), model=model)
 
 
-@st.cache_data(ttl=OLLAMA_STATUS_TTL, show_spinner=False)
+@st.cache_data(ttl=OLLAMA_STATUS_TTL, show_spinner="Ollama…")
 def probe_ollama(host: str, _settings: Settings) -> OllamaStatus:
     """Ollama's status, asked at most every few seconds per host."""
     return ollama_status(_settings)

@@ -40,6 +40,9 @@ def streamlit_command(host: str, port: int, max_upload_mb: int = 200) -> list[st
         "--server.fileWatcherType", "none",
         "--global.developmentMode", "false",
         "--server.maxUploadSize", str(max_upload_mb),
+        # the rest of .streamlit/config.toml, which Streamlit reads only from the working directory
+        "--client.toolbarMode", "minimal",
+        "--theme.base", "light",
     ]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 import streamlit as st
 
@@ -42,16 +43,16 @@ def header(ctx: AppContext, documents: int, history: list[Exchange]) -> None:
         st.warning(tr("banner.ollama_down", host=ctx.ollama.host, model=ctx.model), icon=":material/cloud_off:")
 
 
-def stream_answer(ctx: AppContext, question: str, history: list[Exchange]) -> Answer | None:
-    """Stream one answer into the current chat message; None if it could not be made (the reason is shown)."""
+def stream_answer(ctx: AppContext, question: str, history: list[Exchange], live: Any) -> Answer | None:
+    """Stream one answer into ``live`` (an st.empty); None if it could not be made (the reason is shown)."""
     tr = ctx.tr
     answerer = load_answerer(settings_key(ctx.settings), ctx.collection, ctx.model, ctx.service)
     turns = [Turn(ex.question, ex.answer.answer) for ex in history][-MAX_TURNS:]
-    live = st.empty()  # the status and the growing text; replaced by the finished answer
-    with live.container():
+    with live.container():  # the status and the growing text, until the finished answer replaces them
         status = st.status(tr("chat.searching"), expanded=False)
         slot = st.empty()
-    text, answer, shown_at = "", None, 0.0
+    text, shown_at = "", 0.0
+    answer: Answer | None = None
     try:
         for kind, data in answerer.stream(question, turns):
             if kind == "hits":
@@ -83,7 +84,6 @@ def stream_answer(ctx: AppContext, question: str, history: list[Exchange]) -> An
         status.update(state="error")
         slot.error(tr("chat.failed"), icon=":material/error:")
         return None
-    live.empty()
     return answer
 
 
@@ -106,7 +106,8 @@ def main() -> None:
     for i, exchange in enumerate(history):
         with st.chat_message("user", avatar=USER):
             render_user(exchange.question)
-        with st.chat_message("assistant", avatar=ASSISTANT):
+        with st.chat_message("assistant", avatar=ASSISTANT), st.empty().container():
+            # (inside an st.empty, as while it streamed: the elements keep their places on every rerun)
             render_answer(tr, ctx.service, ctx.collection, exchange.answer, key=f"{ctx.collection}-{i}")
 
     if question is None:
@@ -117,10 +118,12 @@ def main() -> None:
     with st.chat_message("user", avatar=USER):
         render_user(question)
     with st.chat_message("assistant", avatar=ASSISTANT):
-        answer = stream_answer(ctx, question, history)
+        live = st.empty()
+        answer = stream_answer(ctx, question, history, live)
         if answer is not None:
             history.append(Exchange(question, answer))
-            render_answer(tr, ctx.service, ctx.collection, answer, key=f"{ctx.collection}-{len(history) - 1}")
+            with live.container():
+                render_answer(tr, ctx.service, ctx.collection, answer, key=f"{ctx.collection}-{len(history) - 1}")
 
 
 main()

@@ -56,7 +56,7 @@ def remove(ctx: AppContext, doc: DocumentInfo) -> None:
 def row(ctx: AppContext, doc: DocumentInfo, sources: list[Source]) -> None:
     tr = ctx.tr
     with st.container(border=True):
-        info, actions = st.columns([3, 2], vertical_alignment="center")
+        info, actions = st.columns([1, 1], vertical_alignment="center")
         with info:
             icon = ":material/picture_as_pdf:" if doc.name.lower().endswith(".pdf") else ":material/description:"
             st.markdown(f"{icon} **{md_escape(doc.name)}**")

@@ -78,6 +78,12 @@ def main() -> None:
                     status.update(state="error")
                     st.error(tr("upload.error", error=md_escape(str(exc))), icon=":material/error:")
                     return
+                except Exception as exc:  # a disk full or a bug: say so, keep the page working, log the trace
+                    log.exception("upload failed")
+                    status.update(state="error")
+                    st.error(tr("upload.error", error=md_escape(f"{type(exc).__name__}: {exc}")),
+                             icon=":material/error:")
+                    return
                 label = tr("upload.done_errors") if report.failed else tr("upload.done")
                 status.update(label=label, state="error" if report.failed and not (
                     report.added or report.updated or report.unchanged) else "complete")
