@@ -106,6 +106,7 @@ def test_ask_streams_an_answer_with_cited_source_cards(sample, ollama_stub: Olla
     at = ask(at, "¿Y en posgrado?")
     assert "En posgrado es 71" in texts(at) and len(at.chat_message) == 4
     assert any(q["question"] in p for p in ollama_stub.chat_prompts())
+    assert len(ollama_stub.bodies("/api/show")) == 1  # the chain is built once: a second question only asks
 
     at.button(key="new_chat").click().run()
     assert len(at.chat_message) == 0 and "Haga una pregunta" in texts(at)

@@ -14,6 +14,8 @@ from typing import Literal
 
 Lang = Literal["es", "en"]
 LANGUAGES: dict[Lang, str] = {"es": "Español", "en": "English"}
+LANGUAGE_LABEL = "Idioma · Language"  # in both: whoever cannot read one finds the switch by the other
+CHECKING_OLLAMA = "Ollama…"  # the spinner while Ollama is asked (one string: the cache decorator's, fixed)
 
 STRINGS: dict[Lang, dict[str, str]] = {
     "es": {

@@ -7,7 +7,7 @@ import streamlit as st
 from rag.errors import SettingsError
 from rag.generation import OllamaStatus
 from rag.service import Service
-from ui.i18n import LANGUAGES, Translator
+from ui.i18n import LANGUAGE_LABEL, LANGUAGES, Translator
 
 
 def _create_collection(service: Service, tr: Translator) -> None:
@@ -34,10 +34,10 @@ def collection_picker(service: Service, tr: Translator) -> str:
         st.text_input(tr("sidebar.new_collection_name"), key="new_collection",
                       placeholder=tr("sidebar.new_collection_placeholder"))
         st.form_submit_button(tr("sidebar.create"), type="primary", on_click=_create_collection, args=(service, tr))
-    msg = st.session_state.pop("_collection_msg", None)
-    if msg:
-        kind, text = msg
-        (st.error if kind == "error" else st.success)(text)
+        msg = st.session_state.pop("_collection_msg", None)
+        if msg:  # inside the popover, which stays open: under it the message would be hidden
+            kind, text = msg
+            (st.error if kind == "error" else st.success)(text)
     return collection
 
 
@@ -62,7 +62,7 @@ def model_picker(status: OllamaStatus, configured: str, tr: Translator) -> str:
 
 
 def language_picker() -> None:
-    st.segmented_control("Idioma · Language", list(LANGUAGES), format_func=LANGUAGES.__getitem__,
+    st.segmented_control(LANGUAGE_LABEL, list(LANGUAGES), format_func=LANGUAGES.__getitem__,
                          key="lang", required=True, width="stretch")
 
 

@@ -16,7 +16,7 @@ from rag.generation import OllamaStatus, ollama_status
 from rag.privacy import lock_down
 from rag.service import Service
 from rag.settings import Settings
-from ui.i18n import Translator
+from ui.i18n import CHECKING_OLLAMA, Translator
 
 OLLAMA_STATUS_TTL = 10  # seconds
 
@@ -55,7 +55,7 @@ def load_answerer(settings_key: str, collection: str, model: str, _service: Serv
     return Answerer.from_settings(_service.settings, _service.retriever(collection), model=model)
 
 
-@st.cache_data(ttl=OLLAMA_STATUS_TTL, show_spinner="Ollama…")
+@st.cache_data(ttl=OLLAMA_STATUS_TTL, show_spinner=CHECKING_OLLAMA)
 def probe_ollama(host: str, _settings: Settings) -> OllamaStatus:
     """Ollama's status, asked at most every few seconds per host."""
     return ollama_status(_settings)
