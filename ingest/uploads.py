@@ -14,19 +14,37 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 import unicodedata
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from ingest.pipeline import SUPPORTED, UPLOAD_PREFIX, IngestJob, IngestReport, NullProgress, ProgressSink, Source
-from rag.errors import DocumentNotFoundError, LoadError
+from rag.errors import DocumentNotFoundError, IndexBusyError, LoadError
 from rag.service import Service
 from rag.types import DocumentInfo
 
 log = logging.getLogger(__name__)
 
 _MAX_NAME = 200
+# The data directory's lock file keeps processes apart, but Index.writing() is re-entrant for the whole
+# process, so two sessions of one web app (threads sharing one Index) would both pass it. They take turns here.
+_PAGE_WRITERS = threading.Lock()
+
+
+@contextmanager
+def _one_writer(service: Service, progress: ProgressSink) -> Iterator[None]:
+    """Wait (telling ``progress``) for any other writer of this process, up to RAG_LOCK_TIMEOUT."""
+    if not _PAGE_WRITERS.acquire(blocking=False):
+        progress.message("waiting for another upload or removal in this app to finish")
+        if not _PAGE_WRITERS.acquire(timeout=service.settings.lock_timeout):
+            raise IndexBusyError("another upload in this app is still writing; try again when it has finished")
+    try:
+        yield
+    finally:
+        _PAGE_WRITERS.release()
 
 
 @dataclass(frozen=True)
@@ -100,7 +118,8 @@ def ingest_uploads(service: Service, collection: str | None, uploads: Sequence[U
         for name, reason in refused:
             report.failed.append({"path": name, "reason": reason})
         job = IngestJob(service, col, password=password or None, progress=_Prepend(progress, refused))
-        job.run(sources, report=report)
+        with _one_writer(service, progress):
+            job.run(sources, report=report)
         kept = {*report.added, *report.updated, *report.unchanged}
         for src in sources:
             if src.name in kept:
@@ -175,7 +194,7 @@ def reingest_document(service: Service, collection: str | None, sha: str,
             "ingest it again from its new place"
         )
     index = service.index
-    with index.writing(service.settings.lock_timeout):
+    with _one_writer(service, progress or NullProgress()), index.writing(service.settings.lock_timeout):
         index.remove(col, [sha])
         return IngestJob(service, col, progress=progress).run(sources)
 
@@ -184,7 +203,8 @@ def remove_document(service: Service, collection: str | None, sha: str) -> list[
     """Remove a document from the collection and delete the uploaded files kept for it."""
     col = service.collection(collection)
     keys = [p.path for p in service.index.catalog(col).paths() if p.sha == sha] if service.index.exists(col) else []
-    removed = service.remove_document(sha, col)
+    with _one_writer(service, NullProgress()):
+        removed = service.remove_document(sha, col)
     for key in keys:
         if key.startswith(UPLOAD_PREFIX):
             file = uploads_dir(service, col) / upload_name(key.removeprefix(UPLOAD_PREFIX))

@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from ingest.pipeline import IngestJob, IngestReport, discover
 from ingest.uploads import uploads_dir
-from tests.conftest import ROOT, SHARED
+from tests.conftest import ROOT
 from tests.helpers import make_pdf
 from tests.ollama_stub import OllamaStub
 from ui.components import md_escape
@@ -199,10 +199,10 @@ def uploads_dir_for(settings: Any) -> Any:
     return settings.data_dir / "uploads" / "default"
 
 
-def test_encrypted_and_image_only_pdfs_are_explained(app_env) -> None:
-    manifest = [json.loads(line) for line in (SHARED / "pdfs" / "manifest.jsonl").read_text().splitlines()]
+def test_encrypted_and_image_only_pdfs_are_explained(app_env, shared_data) -> None:
+    manifest = [json.loads(line) for line in (shared_data / "pdfs" / "manifest.jsonl").read_text().splitlines()]
     locked = next(m for m in manifest if m.get("password") and m.get("text_chars", 0) > 50)
-    locked_bytes = (SHARED / "pdfs" / locked["file"]).read_bytes()
+    locked_bytes = (shared_data / "pdfs" / locked["file"]).read_bytes()
     scanned = make_pdf([""])  # a page with no text layer, as a scan has
     at = upload(on_upload_page(), [("protegido.pdf", locked_bytes, PDF), ("escaneo.pdf", scanned, PDF)])
     shown = texts(at)

@@ -125,3 +125,21 @@ def test_new_collections_are_validated_and_listed(service) -> None:
     assert service.collections() == ["default", "tesis-2026"] and service.documents("tesis-2026") == []
     with pytest.raises(SettingsError, match="3-63 letters"):
         service.create_collection("mala colección")
+
+
+def test_two_sessions_uploading_at_once_take_turns(service) -> None:
+    import threading
+
+    reports = {}
+
+    def session(name: str, text: str) -> None:
+        reports[name] = ingest_uploads(service, None, [Upload(name, text.encode() * 200)])
+
+    threads = [threading.Thread(target=session, args=(f"aviso{i}.txt", f"Aviso número {i} sobre becas. "))
+               for i in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert sorted(n for r in reports.values() for n in r.added) == ["aviso0.txt", "aviso1.txt", "aviso2.txt"]
+    assert_consistent(service.index, "default")

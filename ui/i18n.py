@@ -126,6 +126,7 @@ STRINGS: dict[Lang, dict[str, str]] = {
         "docs.reingest_about": "«Volver a indexar» lee de nuevo la copia guardada de lo subido aquí, o el archivo "
                                "en su carpeta si se añadió con `rag ingest`.",
         "docs.remove_yes": "Sí, eliminar",
+        "docs.removing": "Eliminando «{name}»…",
         "docs.removed": "«{name}» se eliminó de la colección.",
         "docs.error": "No se pudo completar la acción: {error}",
         "reason.encrypted": "PDF protegido con contraseña: escríbala en «Contraseña del PDF» y vuelva a subirlo",
@@ -249,6 +250,7 @@ STRINGS: dict[Lang, dict[str, str]] = {
         "docs.reingest_about": "“Re-index” reads again the stored copy of files uploaded here, or the file in its "
                                "folder if it was added with `rag ingest`.",
         "docs.remove_yes": "Yes, remove",
+        "docs.removing": "Removing “{name}”…",
         "docs.removed": "“{name}” was removed from the collection.",
         "docs.error": "The action could not be completed: {error}",
         "reason.encrypted": "password-protected PDF: type it in “PDF password” and upload it again",

@@ -47,7 +47,8 @@ def reingest(ctx: AppContext, doc: DocumentInfo) -> None:
 
 def remove(ctx: AppContext, doc: DocumentInfo) -> None:
     try:
-        remove_document(ctx.service, ctx.collection, doc.sha256)
+        with st.spinner(ctx.tr("docs.removing", name=md_escape(doc.name))):
+            remove_document(ctx.service, ctx.collection, doc.sha256)
     except RagError as exc:
         rerun_with(ctx.tr("docs.error", error=md_escape(str(exc))), "error")
     rerun_with(ctx.tr("docs.removed", name=md_escape(doc.name)))
