@@ -11,6 +11,7 @@ import json
 import logging
 import re
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -47,6 +48,38 @@ def context_window_from_show(model_info: dict[str, Any], parameters: str, max_co
     if not isinstance(trained, int) or trained <= 0:
         return min(FALLBACK_CONTEXT, max_context)
     return min(trained, max_context)
+
+
+@dataclass(frozen=True)
+class OllamaStatus:
+    """What a status line needs to say about Ollama: reachable or why not, and the models pulled."""
+
+    host: str
+    reachable: bool
+    version: str = ""
+    models: tuple[str, ...] = ()
+    error: str = ""  # why it is unreachable (or why the models could not be listed), with the fix
+
+    def has(self, model: str) -> bool:
+        return is_pulled(model, self.models)
+
+
+def ollama_status(settings: Settings, timeout: float = 3.0) -> OllamaStatus:
+    """Ask Ollama (``/api/version``, ``/api/tags``) whether it runs and what it has; never raises.
+
+    ``timeout`` is short: a status line must not hold a page up the way a slow answer may.
+    """
+    quick = settings.model_copy(update={"request_timeout": min(settings.request_timeout, timeout)})
+    generator = OllamaGenerator(quick)
+    try:
+        version = generator.version()
+    except GenerationError as exc:
+        return OllamaStatus(generator.host, reachable=False, error=str(exc))
+    try:
+        models = tuple(generator.models())
+    except GenerationError as exc:
+        return OllamaStatus(generator.host, reachable=True, version=version, error=str(exc))
+    return OllamaStatus(generator.host, reachable=True, version=version, models=models)
 
 
 class OllamaGenerator:

@@ -40,6 +40,16 @@ class Service:
     def collection(self, name: str | None) -> str:
         return validate_collection(name or self.settings.collection)
 
+    def collections(self) -> list[str]:
+        """Collections in the data directory, with the default one even before it has documents."""
+        return sorted({*self.index.collections(), self.settings.collection})
+
+    def create_collection(self, name: str) -> str:
+        """Create an empty collection (raises SettingsError for an invalid name); existing ones are kept."""
+        name = validate_collection(name.strip())
+        self.index.catalog(name)  # opening a catalog creates it
+        return name
+
     def retriever(self, collection: str | None = None, method: Method = "hybrid") -> Retriever:
         return Retriever(self.index, self.embedder, self.collection(collection), method)
 

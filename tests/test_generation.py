@@ -152,3 +152,20 @@ def test_something_else_on_the_port_is_not_mistaken_for_ollama(ollama_stub: Olla
     gen = OllamaGenerator(Settings(ollama_host=ollama_stub.url + "/not-ollama"))
     with pytest.raises(OllamaUnavailableError, match="not Ollama"):
         gen.version()
+
+
+def test_status_lists_models_when_reachable(stub_settings: Settings, ollama_stub: OllamaStub) -> None:
+    from rag.generation import ollama_status
+
+    status = ollama_status(stub_settings)
+    assert status.reachable and status.version == "0.12.6" and status.error == ""
+    assert status.models == ("qwen2.5:7b", "nomic-embed-text:latest") and status.has("qwen2.5:7b")
+    assert [r.path for r in ollama_stub.requests] == ["/api/version", "/api/tags"]
+
+
+def test_status_says_how_to_start_ollama(dead_ollama_url: str) -> None:
+    from rag.generation import ollama_status
+
+    status = ollama_status(Settings(ollama_host=dead_ollama_url))
+    assert not status.reachable and status.models == ()
+    assert "ollama serve" in status.error and dead_ollama_url in status.error

@@ -40,13 +40,21 @@ def streamlit_command(host: str, port: int, max_upload_mb: int = 200) -> list[st
         "--server.fileWatcherType", "none",
         "--global.developmentMode", "false",
         "--server.maxUploadSize", str(max_upload_mb),
+        # the rest of .streamlit/config.toml, which Streamlit reads only from the working directory
+        "--client.toolbarMode", "minimal",
+        "--theme.base", "light",
     ]
 
 
 def run(args: argparse.Namespace) -> int:
     settings = Settings()
-    print(f"Opening the web app at http://{args.host}:{args.port}  (Ctrl-C to stop)", file=sys.stderr)
+    command = streamlit_command(args.host, args.port, settings.max_upload_mb)
+    print(f"Opening the web app at http://{args.host}:{args.port}  (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    if hasattr(os, "execv"):
+        # Become Streamlit, so a stop signal (docker stop, a supervisor, a test) reaches the server itself
+        # instead of leaving it running without its parent.
+        os.execv(command[0], command)
     try:
-        return subprocess.call(streamlit_command(args.host, args.port, settings.max_upload_mb))
+        return subprocess.call(command)
     except KeyboardInterrupt:
         return 0

@@ -1,0 +1,58 @@
+"""The web app's entry point (``rag ui`` runs ``streamlit run ui/app.py``): page set-up, sidebar, pages."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Streamlit puts this file's folder on sys.path, not the project's: make `rag`, `ingest` and `ui` the
+# ones beside this file, whatever is installed.
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+from pydantic import ValidationError  # noqa: E402
+
+from rag.errors import RagError  # noqa: E402
+from rag.settings import Settings  # noqa: E402
+from ui.components import CSS, md_escape  # noqa: E402
+from ui.i18n import Translator  # noqa: E402
+from ui.sidebar import render_sidebar  # noqa: E402
+from ui.state import AppContext, load_service, probe_ollama, set_context, settings_key  # noqa: E402
+
+VIEWS = Path(__file__).resolve().parent / "views"
+ICON = Path(__file__).resolve().parent / "static" / "icon.png"  # a file: a ":material/…:" icon is fetched from Google
+
+
+def main() -> None:
+    if "lang" not in st.session_state:
+        st.session_state["lang"] = "es"
+    tr = Translator(st.session_state["lang"])
+    st.set_page_config(page_title=tr("app.title"), page_icon=str(ICON), layout="centered")
+    st.html(CSS)
+    try:
+        settings = Settings()
+    except (ValidationError, RagError) as exc:
+        st.error(tr("app.settings_error", error=md_escape(str(exc))), icon=":material/settings:")
+        st.stop()
+    try:
+        with st.spinner(tr("app.loading")):
+            service = load_service(settings_key(settings), settings)
+            service.collections()  # opens the index: a bad data directory is reported here, once
+    except RagError as exc:
+        st.error(tr("app.index_error", error=md_escape(str(exc))), icon=":material/database:")
+        st.stop()
+    status = probe_ollama(settings.ollama_url, settings)
+    collection, model = render_sidebar(service, status, tr)
+    set_context(AppContext(settings, service, collection, model, status, tr))
+    pages = [
+        st.Page(VIEWS / "chat.py", title=tr("nav.chat"), icon=":material/forum:", url_path="chat", default=True),
+        st.Page(VIEWS / "upload.py", title=tr("nav.upload"), icon=":material/upload_file:", url_path="upload"),
+        st.Page(VIEWS / "documents.py", title=tr("nav.documents"), icon=":material/folder_open:",
+                url_path="documents"),
+    ]
+    st.navigation(pages).run()
+
+
+main()

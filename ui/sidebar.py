@@ -1,0 +1,78 @@
+"""The sidebar: collection picker (and a new collection), Ollama's status and model, the language."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from rag.errors import SettingsError
+from rag.generation import OllamaStatus
+from rag.service import Service
+from ui.i18n import LANGUAGE_LABEL, LANGUAGES, Translator
+
+
+def _create_collection(service: Service, tr: Translator) -> None:
+    """Button callback: runs before the rerun, so it may still set the picker's value."""
+    name = (st.session_state.get("new_collection") or "").strip()
+    try:
+        created = service.create_collection(name)
+    except SettingsError:
+        st.session_state["_collection_msg"] = ("error", tr("sidebar.invalid_collection"))
+        return
+    st.session_state["collection"] = created
+    st.session_state["new_collection"] = ""
+    st.session_state["_collection_msg"] = ("success", tr("sidebar.created", name=created))
+
+
+def collection_picker(service: Service, tr: Translator) -> str:
+    options = service.collections()
+    if st.session_state.get("collection") not in options:
+        st.session_state["collection"] = service.settings.collection
+    collection: str = st.selectbox(tr("sidebar.collection"), options, key="collection",
+                                   help=tr("sidebar.collection_help"), icon=":material/folder:")
+    with (st.popover(tr("sidebar.new_collection"), icon=":material/create_new_folder:", width="stretch"),
+          st.form("new_collection_form", border=False)):
+        st.text_input(tr("sidebar.new_collection_name"), key="new_collection",
+                      placeholder=tr("sidebar.new_collection_placeholder"))
+        st.form_submit_button(tr("sidebar.create"), type="primary", on_click=_create_collection, args=(service, tr))
+        msg = st.session_state.pop("_collection_msg", None)
+        if msg:  # inside the popover, which stays open: under it the message would be hidden
+            kind, text = msg
+            (st.error if kind == "error" else st.success)(text)
+    return collection
+
+
+def model_picker(status: OllamaStatus, configured: str, tr: Translator) -> str:
+    """The model to answer with; a status line says whether Ollama answers."""
+    if not status.reachable:
+        st.markdown(tr("sidebar.ollama_down"), help=status.error)
+        return configured
+    st.markdown(tr("sidebar.ollama_ok", version=status.version))
+    models = [m for m in status.models if "embed" not in m]  # embedding models cannot answer
+    if not models:
+        st.warning(tr("sidebar.no_models", model=configured), icon=":material/download:")
+        return configured
+    if st.session_state.get("model") not in models:
+        pulled = next((m for m in models if m in (configured, f"{configured}:latest")), None)
+        st.session_state["model"] = pulled or models[0]
+    model: str = st.selectbox(tr("sidebar.model"), models, key="model", help=tr("sidebar.model_help"),
+                              icon=":material/smart_toy:")
+    if not status.has(configured):
+        st.caption(tr("sidebar.model_missing", model=configured))
+    return model
+
+
+def language_picker() -> None:
+    st.segmented_control(LANGUAGE_LABEL, list(LANGUAGES), format_func=LANGUAGES.__getitem__,
+                         key="lang", required=True, width="stretch")
+
+
+def render_sidebar(service: Service, status: OllamaStatus, tr: Translator) -> tuple[str, str]:
+    """Draw the sidebar; return the chosen collection and model."""
+    with st.sidebar:
+        collection = collection_picker(service, tr)
+        st.divider()
+        model = model_picker(status, service.settings.model, tr)
+        st.divider()
+        language_picker()
+        st.caption(tr("sidebar.private"))
+    return collection, model
