@@ -14,39 +14,19 @@ import logging
 import os
 import shutil
 import tempfile
-import threading
 import unicodedata
-from collections.abc import Collection, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ingest.pipeline import SUPPORTED, UPLOAD_PREFIX, IngestJob, IngestReport, NullProgress, ProgressSink, Source
-from rag.errors import DocumentNotFoundError, IndexBusyError, LoadError
+from rag.errors import DocumentNotFoundError, LoadError
 from rag.service import Service
 from rag.types import DocumentInfo
 
 log = logging.getLogger(__name__)
 
 _MAX_NAME = 200
-# The data directory's lock file keeps processes apart, but Index.writing() is re-entrant for the whole
-# process, so two sessions of one web app (threads sharing one Index) would both pass it. They take turns here.
-_PAGE_WRITERS = threading.Lock()
-
-
-@contextmanager
-def _one_writer(service: Service, progress: ProgressSink) -> Iterator[None]:
-    """Wait (telling ``progress``) for any other writer of this process, up to RAG_LOCK_TIMEOUT."""
-    if not _PAGE_WRITERS.acquire(blocking=False):
-        progress.message("waiting for another upload or removal in this app to finish")
-        if not _PAGE_WRITERS.acquire(timeout=service.settings.lock_timeout):
-            raise IndexBusyError("another upload in this app is still writing; try again when it has finished")
-    try:
-        yield
-    finally:
-        _PAGE_WRITERS.release()
-
-
 @dataclass(frozen=True)
 class Upload:
     """One uploaded file: the name the browser sent and its bytes."""
@@ -118,8 +98,7 @@ def ingest_uploads(service: Service, collection: str | None, uploads: Sequence[U
         for name, reason in refused:
             report.failed.append({"path": name, "reason": reason})
         job = IngestJob(service, col, password=password or None, progress=_Prepend(progress, refused))
-        with _one_writer(service, progress):
-            job.run(sources, report=report)
+        job.run(sources, report=report)  # takes the index's write lock: other writers wait their turn
         kept = {*report.added, *report.updated, *report.unchanged}
         for src in sources:
             if src.name in kept:
@@ -194,7 +173,8 @@ def reingest_document(service: Service, collection: str | None, sha: str,
             "ingest it again from its new place"
         )
     index = service.index
-    with _one_writer(service, progress or NullProgress()), index.writing(service.settings.lock_timeout):
+    waiting = (progress or NullProgress()).message
+    with index.writing(service.settings.lock_timeout, on_wait=waiting):
         index.remove(col, [sha])
         return IngestJob(service, col, progress=progress).run(sources)
 
@@ -203,8 +183,7 @@ def remove_document(service: Service, collection: str | None, sha: str) -> list[
     """Remove a document from the collection and delete the uploaded files kept for it."""
     col = service.collection(collection)
     keys = [p.path for p in service.index.catalog(col).paths() if p.sha == sha] if service.index.exists(col) else []
-    with _one_writer(service, NullProgress()):
-        removed = service.remove_document(sha, col)
+    removed = service.remove_document(sha, col)
     for key in keys:
         if key.startswith(UPLOAD_PREFIX):
             file = uploads_dir(service, col) / upload_name(key.removeprefix(UPLOAD_PREFIX))

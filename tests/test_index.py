@@ -117,3 +117,54 @@ def test_write_requires_the_lock(service):
     doc = NewDocument(POLICY.sha256, POLICY.name, "", POLICY.pages, [], [], 1, None)
     with pytest.raises(RuntimeError):
         service.index.write("default", service.embedder.name, [doc], np.zeros((0, 384), np.float32))
+
+
+def test_writers_in_threads_of_one_process_take_turns(service):
+    """Two sessions of the web app share one Index: the lock is per thread, not per process."""
+    import threading
+
+    index = service.index
+    inside = threading.Event()
+    release = threading.Event()
+    order: list[str] = []
+    messages: list[str] = []
+
+    def first() -> None:
+        with index.writing():
+            order.append("first in")
+            inside.set()
+            release.wait(10)
+            order.append("first out")
+
+    def second() -> None:
+        inside.wait(10)
+        with index.writing(on_wait=messages.append):
+            order.append("second in")
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    inside.wait(10)
+    import time
+
+    time.sleep(0.3)
+    assert order == ["first in"]  # the second thread is waiting, not inside
+    release.set()
+    for t in threads:
+        t.join(10)
+    assert order == ["first in", "first out", "second in"]
+    assert messages and "waiting" in messages[0]
+    with pytest.raises(RuntimeError):  # holding the lock in one thread does not let another write
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                index.remove("default", [])
+            except BaseException as exc:
+                errors.append(exc)
+
+        with index.writing():
+            t = threading.Thread(target=run)
+            t.start()
+            t.join(10)
+        raise errors[0]

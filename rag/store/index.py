@@ -17,6 +17,7 @@ import fcntl
 import logging
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -38,7 +39,8 @@ class Index:
         self.data_dir = data_dir
         self.vectors = vectors
         self._catalogs: dict[str, Catalog] = {}
-        self._lock_fd: int | None = None
+        self._threads = threading.Lock()  # writers of this process, one at a time
+        self._owner: int | None = None  # thread that holds the write lock
 
     @classmethod
     def open(cls, settings: Settings) -> Index:
@@ -96,13 +98,41 @@ class Index:
     # -- the writer lock ------------------------------------------------------------------------
     @contextlib.contextmanager
     def writing(self, timeout: float = 600.0, on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
-        """Hold the data directory's write lock (re-entrant within a process); recover on entry."""
-        if self._lock_fd is not None:
+        """Hold the data directory's write lock; recover what a killed writer left, on entry.
+
+        Re-entrant for the thread that holds it. Other threads of this process (two sessions of the web
+        app) queue on an in-process lock first; other processes on the lock file (``flock``).
+        """
+        me = threading.get_ident()
+        if self._owner == me:
             yield
             return
-        lock_path = self.data_dir / "write.lock"
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         deadline = time.monotonic() + timeout
+        if not self._threads.acquire(blocking=False):
+            if on_wait is not None:
+                on_wait("waiting for another upload or ingest in this process to finish writing")
+            if not self._threads.acquire(timeout=max(0.0, timeout)):
+                raise IndexBusyError(
+                    f"another writer in this process is still writing to {self.data_dir}; try again when it "
+                    "has finished, or raise RAG_LOCK_TIMEOUT"
+                )
+        try:
+            fd = self._lock_file(deadline, on_wait)
+            self._owner = me
+            try:
+                for collection in self.collections():
+                    self.recover(collection)
+                yield
+            finally:
+                self._owner = None
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+        finally:
+            self._threads.release()
+
+    def _lock_file(self, deadline: float, on_wait: Callable[[str], None] | None) -> int:
+        """Take the lock file (other processes), waiting until ``deadline``; the pid is written in it."""
+        fd = os.open(self.data_dir / "write.lock", os.O_RDWR | os.O_CREAT, 0o644)
         told = False
         while True:
             try:
@@ -122,18 +152,10 @@ class Index:
                 time.sleep(0.2)
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
-        self._lock_fd = fd
-        try:
-            for collection in self.collections():
-                self.recover(collection)
-            yield
-        finally:
-            self._lock_fd = None
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
+        return fd
 
     def _require_lock(self) -> None:
-        if self._lock_fd is None:
+        if self._owner != threading.get_ident():
             raise RuntimeError("write outside Index.writing()")
 
     # -- writing --------------------------------------------------------------------------------
