@@ -97,7 +97,14 @@ class ChromaVectors:
         import chromadb
         from chromadb.config import Settings as ChromaSettings
 
-        chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+        # Explicit values win over the CHROMA_*/ANONYMIZED_TELEMETRY variables chromadb would read from the
+        # environment: no product telemetry, and no OpenTelemetry export of our calls to some collector.
+        chroma_settings = ChromaSettings(
+            anonymized_telemetry=False,
+            allow_reset=False,
+            chroma_otel_collection_endpoint="",
+            chroma_otel_granularity="none",
+        )
         if not chroma_url:
             path = data_dir / "chroma"
             try:
