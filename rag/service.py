@@ -26,7 +26,7 @@ class Service:
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> Service:
         settings = settings or Settings()
-        lock_down(settings.allow_downloads)
+        lock_down(settings.allow_downloads, endpoints=(settings.ollama_url, settings.chroma_url))
         return cls(settings)
 
     @cached_property

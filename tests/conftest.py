@@ -13,7 +13,7 @@ import pytest
 
 from rag.privacy import lock_down
 
-pytest_plugins = ["tests.fixtures_ollama"]
+pytest_plugins = ["tests.fixtures_ollama", "tests.fixtures_chroma"]
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"

@@ -8,14 +8,20 @@ Readers join every vector hit to a 'ready' catalog row, so a half-written docume
 Removal runs the other way: hide ('deleting') and drop passages, delete vectors, forget the row.
 On every writer's start, ``recover`` finishes what a crash left: it deletes the vectors of 'pending'
 and 'deleting' documents and forgets them. Only one writer at a time holds the data directory's lock.
+
+The data directory records where its vectors live (``store.json``): in the embedded store under it, or on
+a Chroma server under a namespace of its own, so that several data directories can share one server
+without their collections meeting, and a data directory is never read against the wrong store.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import logging
 import os
+import secrets
 import shutil
 import threading
 import time
@@ -30,6 +36,8 @@ from rag.store.catalog import Catalog, NewDocument, PathRecord
 from rag.store.vectors import ChromaVectors
 
 log = logging.getLogger(__name__)
+
+STORE_FILE = "store.json"
 
 
 class Index:
@@ -51,7 +59,8 @@ class Index:
             raise IndexError_(f"cannot create the data directory {data_dir}: {exc}; set RAG_DATA_DIR") from exc
         if not os.access(data_dir, os.W_OK):
             raise IndexError_(f"the data directory {data_dir} is not writable; set RAG_DATA_DIR")
-        return cls(data_dir, ChromaVectors.open(data_dir, settings.chroma_url))
+        namespace = _store_namespace(data_dir, settings.chroma_url)
+        return cls(data_dir, ChromaVectors.open(data_dir, settings.chroma_url, namespace))
 
     # -- collections ----------------------------------------------------------------------------
     def _catalog_path(self, collection: str) -> Path:
@@ -211,3 +220,70 @@ class Index:
             log.warning("recovering %d unfinished document(s) in %s", len(broken), collection)
             self._purge(collection, broken)
         return broken
+
+
+def _store_namespace(data_dir: Path, chroma_url: str) -> str:
+    """The namespace of this data directory's collections on a Chroma server ("" when embedded).
+
+    ``data_dir/store.json`` records it: ``{"vectors": "embedded"}`` or
+    ``{"vectors": "server", "namespace": "<12 hex digits>"}``, written by the first process that opens the
+    directory (rewritten while the directory holds no collection yet, so a mistaken first try binds
+    nothing). A directory indexed before the file existed keeps what it had: plain collection names.
+    Raises when the directory's collections are in the other kind of store than the settings say.
+    """
+    path = data_dir / STORE_FILE
+    wanted = "server" if chroma_url else "embedded"
+    has_data = any((data_dir / "collections").glob("*/catalog.sqlite3"))
+    record = _read_store(path) if path.exists() else None
+    if record is None:
+        if not has_data:
+            record = _new_store(wanted)
+        elif (data_dir / "chroma").is_dir():
+            record = {"vectors": "embedded"}  # indexed before store.json existed
+        else:
+            record = {"vectors": "server", "namespace": ""}  # a server index from before namespaces
+        _write_store(path, record, replace=False)
+        record = _read_store(path)  # another process may have been first
+    if record["vectors"] != wanted:
+        if has_data and wanted == "server":
+            raise IndexError_(
+                f"the data directory {data_dir} holds an embedded index (vectors in {data_dir / 'chroma'}), "
+                "but RAG_CHROMA_URL is set: unset it, or give the Chroma server its own RAG_DATA_DIR and "
+                "ingest again"
+            )
+        if has_data:
+            raise IndexError_(
+                f"the vectors of the data directory {data_dir} are on a Chroma server: set RAG_CHROMA_URL to it"
+            )
+        record = _new_store(wanted)
+        _write_store(path, record, replace=True)
+    return record.get("namespace", "") if record["vectors"] == "server" else ""
+
+
+def _new_store(kind: str) -> dict[str, str]:
+    return {"vectors": "server", "namespace": secrets.token_hex(6)} if kind == "server" else {"vectors": kind}
+
+
+def _read_store(path: Path) -> dict[str, str]:
+    try:
+        record = json.loads(path.read_text())
+        if record.get("vectors") not in {"embedded", "server"} or not isinstance(record.get("namespace", ""), str):
+            raise ValueError(f"unexpected content {record!r}")
+    except (OSError, ValueError, AttributeError) as exc:
+        raise IndexError_(f"cannot read {path}: {exc}; restore it from the backup of this data directory") from exc
+    return {str(k): str(v) for k, v in record.items()}
+
+
+def _write_store(path: Path, record: dict[str, str], *, replace: bool) -> None:
+    """Write atomically; without ``replace``, only if no other process wrote it first."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(record) + "\n")
+    try:
+        if replace:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
