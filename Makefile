@@ -25,10 +25,11 @@ ingest-sample: setup
 run: ingest-sample
 	$(VENV)/bin/rag ui
 
-# Debian's Chromium and its driver, for the end-to-end browser test.
+# Debian's Chromium and its driver (the end-to-end browser test) and strace (the privacy test also
+# watches connections made by native code).
 browser:
-	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
-	  ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null)
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && command -v strace >/dev/null || \
+	  ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium chromium-driver strace >/dev/null)
 
 test: setup browser
 	$(PY) -m pytest
