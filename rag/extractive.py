@@ -76,11 +76,12 @@ def terms(text: str) -> set[str]:
 
 
 def split_sentences(text: str) -> list[str]:
-    """Sentences of a passage, long ones clipped, fragments under 15 characters dropped."""
+    """Sentences of a passage, long ones clipped; fragments (under 15 characters or 4 words, such as
+    the heading "Reclamo de notas.") dropped, since they read as non-answers on their own."""
     out = []
     for part in _SENTENCE_END.split(text):
         sentence = collapse(part)
-        if len(sentence) < 15:
+        if len(sentence) < 15 or len(sentence.split()) < 4:
             continue
         if len(sentence) > _MAX_SENTENCE_CHARS:
             sentence = sentence[:_MAX_SENTENCE_CHARS].rsplit(" ", 1)[0] + " …"
