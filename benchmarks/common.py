@@ -15,10 +15,12 @@ import platform
 import statistics
 import subprocess
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -56,6 +58,16 @@ def machine() -> dict[str, Any]:
         "load_avg": [round(x, 2) for x in os.getloadavg()],
         "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
+
+
+def make_log(json_mode: bool) -> Callable[[str], None]:
+    """Progress lines: on stdout, or on stderr when stdout carries the JSON result."""
+    stream = sys.stderr if json_mode else sys.stdout
+
+    def log(line: str) -> None:
+        print(line, file=stream, flush=True)
+
+    return log
 
 
 def load_avg() -> float:
@@ -106,6 +118,40 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"not JSON serializable: {type(obj).__name__}")
+
+
+class CachingEmbedder:
+    """An Embedder that embeds each distinct text once (copies of an article cost no model time)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self._cache: dict[tuple[bool, str], np.ndarray] = {}
+
+    @property
+    def max_tokens(self) -> int:
+        return int(self.inner.max_tokens)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return list(self.inner.count_tokens(texts))
+
+    def prefill(self, texts: Sequence[str], *, query: bool = False, batch: int = 256) -> None:
+        """Embed ``texts`` ahead, in large batches (vectors equal to one-by-one up to rounding)."""
+        todo = list(dict.fromkeys(t for t in texts if (query, t) not in self._cache))
+        for start in range(0, len(todo), batch):
+            self._store(todo[start : start + batch], query)
+
+    def _store(self, texts: list[str], query: bool) -> None:
+        for text, vec in zip(texts, self.inner.embed(texts, query=query), strict=True):
+            self._cache[(query, text)] = vec
+
+    def embed(self, texts: Sequence[str], *, query: bool = False) -> np.ndarray:
+        missing = list(dict.fromkeys(t for t in texts if (query, t) not in self._cache))
+        if missing:
+            self._store(missing, query)
+        if not texts:
+            return np.asarray(self.inner.embed([], query=query))
+        return np.stack([self._cache[(query, t)] for t in texts])
 
 
 # -- QA data sets (SQuAD JSON) -----------------------------------------------------------------------

@@ -39,7 +39,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from benchmarks.common import ROOT, SHARED, dump_json, load_avg, machine, median, table
+from benchmarks.common import ROOT, SHARED, dump_json, load_avg, machine, make_log, median, table
 
 DEFAULT_CORPUS = SHARED / "pdfs" / "english"
 VARIANTS = ("ours", "tutorial", "ours-fp32")
@@ -360,10 +360,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown variant(s): {', '.join(sorted(unknown))}")
     info = machine()
-    log = None if args.json else (lambda s: print(s, flush=True))
-    if log:
-        log(f"{info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB; load avg {info['load_avg']}")
-        log(f"corpus {args.corpus}; {args.repeat} round(s) of {', '.join(variants)}")
+    log = make_log(args.json)
+    log(f"{info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB; load avg {info['load_avg']}")
+    log(f"corpus {args.corpus}; {args.repeat} round(s) of {', '.join(variants)}")
     result = bench(args.corpus, args.repeat, variants, args.workers, rerun=not args.no_rerun, log=log)
     result["machine"] = info
     result["machine"]["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
