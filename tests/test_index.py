@@ -117,3 +117,26 @@ def test_write_requires_the_lock(service):
     doc = NewDocument(POLICY.sha256, POLICY.name, "", POLICY.pages, [], [], 1, None)
     with pytest.raises(RuntimeError):
         service.index.write("default", service.embedder.name, [doc], np.zeros((0, 384), np.float32))
+
+
+def test_each_vector_belongs_to_its_own_passage_across_slices(service):
+    """Passages are embedded longest first, in slices; every vector must still land on its passage."""
+    from rag.chunking import embedding_text
+
+    growing = make_doc("growing.pdf", [  # longer passages than POLICY
+        "Artículo 1. La matrícula se paga en dos cuotas iguales durante el primer mes del semestre académico.",
+        "Artículo 2. Las becas de excelencia cubren la matrícula completa de los estudiantes con el mejor "
+        "promedio de su carrera y se renuevan cada año si el promedio se mantiene por encima de ochenta.",
+        "Artículo 3. Los reclamos sobre notas se presentan por escrito ante la dirección de carrera dentro de "
+        "los tres días hábiles siguientes a su publicación; la dirección responde en cinco días hábiles, y "
+        "su decisión puede apelarse ante el consejo de facultad, que resuelve en última instancia.",
+    ])
+    indexer = Indexer(service.index, service.embedder, "default", batch_chunks=2)
+    chunks = indexer.chunk(POLICY) + indexer.chunk(growing)  # short first: the sort must reorder
+    lengths = [len(embedding_text(c)) for c in chunks]
+    assert len(chunks) >= 3 and lengths != sorted(lengths, reverse=True)
+    indexer.add([pending(POLICY), pending(growing)])
+    for chunk in chunks:
+        vector = service.embedder.embed([embedding_text(chunk)])[0]
+        ((best, similarity),) = service.index.vectors.query("default", vector, 1)
+        assert best == chunk.id and similarity > 0.999
