@@ -52,6 +52,12 @@ def _cpu() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
+def _torch_threads() -> int:
+    import torch
+
+    return int(torch.get_num_threads())
+
+
 # -- our pipeline -----------------------------------------------------------------------------------
 def run_ours(corpus: Path, data_dir: Path, *, precision: str = "auto", workers: int = 1,
              embedder: Any = None, preload: bool = True) -> dict[str, Any]:
@@ -93,6 +99,7 @@ def run_ours(corpus: Path, data_dir: Path, *, precision: str = "auto", workers: 
         "in_model_s": report.seconds_in_model,
         "cpu_s": cpu_s,
         "precision": getattr(service.embedder, "precision", "?") if preload or report.chunks else "not loaded",
+        "torch_threads": _torch_threads(),
     }
 
 
@@ -181,6 +188,7 @@ def run_tutorial(corpus: Path, data_dir: Path, *, model: Any = None) -> dict[str
         "in_model_s": embeddings.seconds,
         "cpu_s": cpu_s,
         "precision": "fp32",
+        "torch_threads": _torch_threads(),
         "store": store_kind,
         "truncated_chunks": sum(len(t) > window for t in tokens),
     }
@@ -215,7 +223,11 @@ def _store(splits: Sequence[Any], embeddings: TutorialEmbeddings, data_dir: Path
 
 
 # -- one variant in its own process ---------------------------------------------------------------------
-def child(variant: str, corpus: Path, data_dir: Path, workers: int) -> dict[str, Any]:
+def child(variant: str, corpus: Path, data_dir: Path, workers: int, threads: int | None = None) -> dict[str, Any]:
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
     if variant == "tutorial":
         return run_tutorial(corpus, data_dir)
     if variant == "rerun":
@@ -224,12 +236,14 @@ def child(variant: str, corpus: Path, data_dir: Path, workers: int) -> dict[str,
     return run_ours(corpus, data_dir, precision=precision, workers=workers)
 
 
-def spawn(variant: str, corpus: Path, data_dir: Path, workers: int) -> dict[str, Any]:
+def spawn(variant: str, corpus: Path, data_dir: Path, workers: int, threads: int | None = None) -> dict[str, Any]:
     """Run one variant in a fresh interpreter; its figures plus the whole process's wall time."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", variant, "--corpus", str(corpus),
            "--data-dir", str(data_dir), "--workers", str(workers)]
+    if threads:
+        cmd += ["--torch-threads", str(threads)]
     load_before = load_avg()
     began = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=str(data_dir.parent))
@@ -242,7 +256,7 @@ def spawn(variant: str, corpus: Path, data_dir: Path, workers: int) -> dict[str,
 
 
 def bench(corpus: Path, repeat: int = 1, variants: Sequence[str] = VARIANTS, workers: int = 1,
-          rerun: bool = True, log: Any = None) -> dict[str, Any]:
+          rerun: bool = True, log: Any = None, threads: int | None = None) -> dict[str, Any]:
     """All variants, ``repeat`` rounds (order rotated each round); every run and the medians."""
     runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
@@ -252,13 +266,13 @@ def bench(corpus: Path, repeat: int = 1, variants: Sequence[str] = VARIANTS, wor
             for variant in order:
                 data_dir = Path(tmp) / f"{variant}-{round_no}"
                 data_dir.mkdir()
-                res = spawn(variant, corpus, data_dir, workers)
+                res = spawn(variant, corpus, data_dir, workers, threads)
                 res["round"] = round_no
                 runs.append(res)
                 if log:
                     log(_line(res))
                 if variant == "ours" and rerun:
-                    again = spawn("rerun", corpus, data_dir, workers)
+                    again = spawn("rerun", corpus, data_dir, workers, threads)
                     again["round"] = round_no
                     runs.append(again)
                     if log:
@@ -280,7 +294,8 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     med: dict[str, dict[str, Any]] = {}
     for variant, rs in by.items():
         m = {k: median(r[k] for r in rs) for k in ("load_s", "run_s", "total_s", "in_model_s", "cpu_s")}
-        m.update(pages=rs[0]["pages"], chunks=rs[0]["chunks"], runs=len(rs), precision=rs[0]["precision"])
+        m.update(pages=rs[0]["pages"], chunks=rs[0]["chunks"], runs=len(rs), precision=rs[0]["precision"],
+                 torch_threads=rs[0].get("torch_threads"), failed=sum(len(r.get("failed") or []) for r in rs))
         m["pages_per_s"] = m["pages"] / m["run_s"] if m["run_s"] else float("nan")
         m["pages_per_s_total"] = m["pages"] / m["total_s"] if m["total_s"] else float("nan")
         m["model_share"] = m["in_model_s"] / m["run_s"] if m["run_s"] else float("nan")
@@ -330,6 +345,9 @@ def render(result: dict[str, Any]) -> str:
                      m["pages_per_s"], m["in_model_s"], f"{m['model_share']:.0%}", m["cpu_s"], m["runs"]])
     out = [table(["variant", "precision", "pages", "chunks", "load s", "run s", "total s", "pages/s",
                   "in model s", "model share", "cpu s", "runs"], rows)]
+    for variant, m in med.items():
+        if m.get("failed"):
+            out.append(f"WARNING: {variant} reported {m['failed']} failed file(s) over its runs: see --json")
     if ratios:
         out.append("")
         out += [f"{k}: {v:.2f}" + ("×" if "fraction" not in k else "") for k, v in ratios.items()]
@@ -342,6 +360,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1, help="rounds of every variant (medians reported)")
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated: " + ", ".join(VARIANTS))
     parser.add_argument("--workers", type=int, default=1, help="parser processes for ours (rag ingest's default: 1)")
+    parser.add_argument("--torch-threads", type=int, default=None,
+                        help="torch.set_num_threads(N) in every variant alike (default: torch's own choice)")
     parser.add_argument("--no-rerun", action="store_true", help="skip the idempotent re-run after ours")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -349,7 +369,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.child:
-        print(json.dumps(child(args.child, args.corpus, args.data_dir, args.workers)))
+        print(json.dumps(child(args.child, args.corpus, args.data_dir, args.workers, args.torch_threads)))
         return 0
     if not args.corpus.is_dir():
         print(f"corpus not found: {args.corpus} (the shared data sits beside the project: ../shared)",
@@ -363,7 +383,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     log = make_log(args.json)
     log(f"{info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB; load avg {info['load_avg']}")
     log(f"corpus {args.corpus}; {args.repeat} round(s) of {', '.join(variants)}")
-    result = bench(args.corpus, args.repeat, variants, args.workers, rerun=not args.no_rerun, log=log)
+    result = bench(args.corpus, args.repeat, variants, args.workers, rerun=not args.no_rerun, log=log,
+                   threads=args.torch_threads)
     result["machine"] = info
     result["machine"]["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
     result["command"] = "python benchmarks/ingest.py " + " ".join(argv if argv is not None else sys.argv[1:])
