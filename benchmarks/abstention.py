@@ -14,6 +14,8 @@ Reported, for unanswerable (``is_impossible``) and answerable questions apart:
   cited has gold     (answerable, not abstained) a cited passage contains a gold answer text
   answer has gold    (answerable, not abstained) the extracted sentences themselves contain one
   retrieved gold     (answerable) any of the k retrieved passages contains one: the ceiling for the above
+Also, as a third group, "off-collection": the SQuAD-es v1.1 dev questions about the 13 articles that
+v2.0 does not contain (nothing in the collection is about them): the easy kind of "not in the documents".
 The threshold sweep recomputes the decision from the same retrieved passages with
 ``rag.extractive.best_sentences(min_score=t)`` (no re-retrieval): the answerer abstains exactly when no
 sentence scores ``t`` or more, which the run checks against the real answers at the default threshold.
@@ -53,6 +55,7 @@ from benchmarks.common import (
 from benchmarks.common import table as md_table
 
 DATASET = QA / "squad_es" / "dev-v2.0-es_small.json"
+OFF_COLLECTION = QA / "squad_es" / "dev-v1.1-es_small.json"
 DEFAULT_DATA_DIR = ROOT / "rag_data" / "bench"
 COLLECTION = "bench-abstention"
 THRESHOLDS = (0.0, 0.2, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.8, 0.9, 1.0)
@@ -93,6 +96,7 @@ def build_index(service: Any, dataset: Path = DATASET, limit_articles: int | Non
 @dataclass
 class Outcome:
     question: Question
+    off_collection: bool
     hits: list[Any]
     abstained: bool  # the real Answerer's decision at the default threshold
     cited_gold: bool
@@ -126,7 +130,8 @@ def select(qs: list[Question], limit: int | None, seed: int = 0) -> list[Questio
 
 
 def answer_all(service: Any, qs: Sequence[Question], k: int, prefill: bool = True,
-               log: Any = None) -> tuple[list[Outcome], float]:
+               log: Any = None, off: frozenset[str] = frozenset()) -> tuple[list[Outcome], float]:
+    """Answer every question extractively; ids in ``off`` are off-collection questions."""
     from rag.answerer import Answerer
 
     began = time.perf_counter()
@@ -139,7 +144,7 @@ def answer_all(service: Any, qs: Sequence[Question], k: int, prefill: bool = Tru
     for i, q in enumerate(qs, 1):
         answer = answerer.ask(q.text)
         cited = (not answer.abstained) and any(has_gold(c.text, q.answers) for c in answer.citations)
-        out.append(Outcome(q, answer.hits, answer.abstained, cited,
+        out.append(Outcome(q, q.id in off, answer.hits, answer.abstained, cited,
                            (not answer.abstained) and has_gold(answer.answer, q.answers)))
         if log and i % 1000 == 0:
             log(f"  {i}/{len(qs)} questions, {time.perf_counter() - began:.0f} s")
@@ -149,6 +154,8 @@ def answer_all(service: Any, qs: Sequence[Question], k: int, prefill: bool = Tru
 def summarize(outcomes: Sequence[Outcome], thresholds: Sequence[float] = THRESHOLDS) -> dict[str, Any]:
     from rag.extractive import DEFAULT_MIN_RELEVANCE
 
+    off = [o for o in outcomes if o.off_collection]
+    outcomes = [o for o in outcomes if not o.off_collection]
     ans = [o for o in outcomes if not o.question.impossible]
     una = [o for o in outcomes if o.question.impossible]
 
@@ -162,6 +169,8 @@ def summarize(outcomes: Sequence[Outcome], thresholds: Sequence[float] = THRESHO
         "answerable": len(ans),
         "abstain_unanswerable": rate([o.abstained for o in una]),
         "abstain_answerable": rate([o.abstained for o in ans]),
+        "off_collection": len(off),
+        "abstain_off_collection": rate([o.abstained for o in off]),
         "cited_gold_when_answered": rate([o.cited_gold for o in answered]),
         "answer_gold_when_answered": rate([o.answer_gold for o in answered]),
         "retrieved_gold": rate([any(has_gold(h.text, o.question.answers) for h in o.hits) for o in ans]),
@@ -181,16 +190,26 @@ def summarize(outcomes: Sequence[Outcome], thresholds: Sequence[float] = THRESHO
             "threshold": t,
             "abstain_unanswerable": rate([d[0] for d in d_una]),
             "abstain_answerable": rate([d[0] for d in d_ans]),
+            "abstain_off_collection": rate([decide(o.question, o.hits, t)[0] for o in off]),
             "cited_gold_when_answered": rate([d[1] for d in answered_t]),
             "answer_gold_when_answered": rate([d[2] for d in answered_t]),
             "useful": good / len(decided) if decided else float("nan"),
         })
-    at_default["sweep_mismatches_at_default"] = mismatches
+    at_default["sweep_mismatches_at_default"] = mismatches + sum(
+        decide(o.question, o.hits, DEFAULT_MIN_RELEVANCE)[0] != o.abstained for o in off)
     return {"at_default": at_default, "sweep": sweep}
 
 
+def off_collection_questions(titles: set[str], limit: int | None = None) -> list[Question]:
+    """Questions of SQuAD-es v1.1 dev about articles not among ``titles`` (seeded sample of ``limit``)."""
+    articles, qs = read_squad(OFF_COLLECTION)
+    absent = {a.title for a in articles} - titles
+    return select([q for q in qs if q.doc in absent], limit, seed=1)
+
+
 def run(data_dir: Path, limit: int | None = None, k: int = 5, prefill: bool = True,
-        limit_articles: int | None = None, embedder: Any = None, log: Any = None) -> dict[str, Any]:
+        limit_articles: int | None = None, embedder: Any = None, log: Any = None,
+        off_limit: int | None = None) -> dict[str, Any]:
     from rag.privacy import lock_down
     from rag.service import Service
     from rag.settings import BUNDLED_EMBEDDER, Settings
@@ -202,15 +221,18 @@ def run(data_dir: Path, limit: int | None = None, k: int = 5, prefill: bool = Tr
     if log:
         log(f"index: {built['chunks']} passages in {built['documents']} documents"
             + (f" (built in {built['seconds']:.0f} s)" if built["built"] else " (cached)"))
-    _, qs = read_squad(DATASET)
+    articles, qs = read_squad(DATASET)
+    titles = {a.title for a in articles}
     if limit_articles:
         titles = {d.title for d in service.documents(COLLECTION)}
         qs = [q for q in qs if q.doc in titles]
     total = len(qs)
     qs = select(qs, limit)
+    off = off_collection_questions({a.title for a in articles}, off_limit) if OFF_COLLECTION.is_file() else []
     if prefill:
         service = Service(settings, embedder=CachingEmbedder(service.embedder), index=service.index)
-    outcomes, seconds = answer_all(service, qs, k, prefill=prefill, log=log)
+    outcomes, seconds = answer_all(service, [*qs, *off], k, prefill=prefill, log=log,
+                                   off=frozenset(q.id for q in off))
     result = summarize(outcomes)
     result.update(index=built, k=k, questions=len(qs), sample=len(qs) < total, of=total,
                   seconds=seconds, prefill=prefill)
@@ -222,16 +244,18 @@ def render(result: dict[str, Any]) -> str:
     lines = [
         f"{result['questions']} questions ({d['unanswerable']} unanswerable, {d['answerable']} answerable), "
         f"k={result['k']}, {result['index']['chunks']} passages; {result['seconds']:.0f} s",
-        md_table(["at min_relevance", "abstains on unanswerable", "abstains on answerable",
+        md_table(["at min_relevance", "abstains on unanswerable", "abstains on answerable", "on off-collection",
                   "cited passage has gold (answered)", "answer sentences have gold (answered)",
                   "gold in retrieved (answerable)"],
                  [[d["threshold"], f"{d['abstain_unanswerable']:.1%}", f"{d['abstain_answerable']:.1%}",
+                   f"{d['abstain_off_collection']:.1%} of {d['off_collection']}",
                    f"{d['cited_gold_when_answered']:.1%}", f"{d['answer_gold_when_answered']:.1%}",
                    f"{d['retrieved_gold']:.1%}"]]),
         "",
-        md_table(["min_relevance", "abstains: unanswerable", "abstains: answerable", "cited has gold",
+        md_table(["min_relevance", "abstains: unanswerable", "abstains: answerable", "off-collection", "cited has gold",
                   "answer has gold", "useful decisions"],
                  [[f"{s['threshold']:.2f}", f"{s['abstain_unanswerable']:.1%}", f"{s['abstain_answerable']:.1%}",
+                   f"{s['abstain_off_collection']:.1%}",
                    f"{s['cited_gold_when_answered']:.1%}", f"{s['answer_gold_when_answered']:.1%}",
                    f"{s['useful']:.1%}"] for s in result["sweep"]]),
         "useful = abstained on an unanswerable question, or answered an answerable one citing a gold passage",
@@ -248,6 +272,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="a seeded sample of this many questions")
     parser.add_argument("-k", type=int, default=5, help="passages retrieved per question (RAG_TOP_K's default: 5)")
     parser.add_argument("--no-prefill", action="store_true", help="embed each question alone, as the service does")
+    parser.add_argument("--off-limit", type=int, default=None,
+                        help="a seeded sample of this many off-collection questions (default: all)")
     parser.add_argument("--limit-articles", type=int, default=None, help=argparse.SUPPRESS)  # smoke tests
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
@@ -256,7 +282,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     info = machine()
     log = make_log(args.json)
-    result = run(args.data_dir, args.limit, args.k, not args.no_prefill, args.limit_articles, log=log)
+    result = run(args.data_dir, args.limit, args.k, not args.no_prefill, args.limit_articles, log=log,
+                 off_limit=args.off_limit)
     result["machine"] = info
     result["machine"]["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
     result["command"] = "python benchmarks/abstention.py " + " ".join(argv if argv is not None else sys.argv[1:])

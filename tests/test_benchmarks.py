@@ -86,9 +86,9 @@ def test_abstention_core(shared_data, tmp_path, embedder, monkeypatch):
     from benchmarks import abstention as bench
 
     monkeypatch.chdir(tmp_path)
-    result = bench.run(tmp_path / "data", limit=30, limit_articles=1, embedder=embedder)
+    result = bench.run(tmp_path / "data", limit=30, limit_articles=1, embedder=embedder, off_limit=5)
     d = result["at_default"]
-    assert d["unanswerable"] + d["answerable"] == result["questions"] == 30
+    assert d["unanswerable"] + d["answerable"] == result["questions"] == 30 and d["off_collection"] == 5
     assert 0 <= d["abstain_unanswerable"] <= 1 and 0 <= d["abstain_answerable"] <= 1
     assert d["sweep_mismatches_at_default"] == 0  # the sweep decides as the real answerer does
     sweep = {s["threshold"]: s for s in result["sweep"]}
