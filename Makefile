@@ -41,8 +41,11 @@ lint: setup
 	$(VENV)/bin/ruff check rag ingest ui tests benchmarks
 	$(VENV)/bin/mypy
 
+# Figures and how to read them: docs/benchmarks.md. Indexes they build are cached under rag_data/bench.
 bench: setup
 	$(PY) benchmarks/ingest.py
+	$(PY) benchmarks/answer_latency.py
+	$(PY) benchmarks/abstention.py
 	$(PY) benchmarks/query.py
 
 clean:

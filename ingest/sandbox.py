@@ -154,6 +154,14 @@ class ParserPool:
         """Block until one busy worker finishes, dies or runs out of time; return its file's result."""
         while True:
             busy = [slot for slot in self._slots if slot.job is not None]
+            # What a worker has already sent comes first, however long the caller took to come back for
+            # it (embedding a big document can take minutes): the deadline bounds the parse, not the caller.
+            for slot in busy:
+                if slot.conn is not None and slot.conn.poll():
+                    result = self._collect(slot)
+                    if result is not None:
+                        return result
+            busy = [slot for slot in self._slots if slot.job is not None]
             now = time.monotonic()
             for slot in busy:
                 if slot.deadline <= now:

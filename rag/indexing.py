@@ -72,15 +72,22 @@ class Indexer:
         report = WriteReport()
         for batch in self._batches(items):
             texts = [embedding_text(c) for _, chunks in batch for c in chunks]
+            # Longest first over the whole batch, not only within each slice: the model's batches then
+            # hold passages of similar length, so less padding is computed (vectors are put back in order).
+            order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
             parts = []
             for start in range(0, len(texts), self.batch_chunks):
                 began = time.perf_counter()
-                parts.append(self.embedder.embed(texts[start : start + self.batch_chunks]))
+                parts.append(self.embedder.embed([texts[i] for i in order[start : start + self.batch_chunks]]))
                 report.seconds_in_model += time.perf_counter() - began
                 if on_progress is not None and start + self.batch_chunks < len(texts):
                     done = report.chunks + start + self.batch_chunks
                     on_progress(Progress(len(report.written), done, report.seconds_in_model))
-            vectors = np.concatenate(parts) if parts else np.zeros((0, 1), np.float32)
+            vectors = np.zeros((0, 1), np.float32)
+            if parts:
+                sorted_vectors = np.concatenate(parts)
+                vectors = np.empty_like(sorted_vectors)
+                vectors[order] = sorted_vectors
             self._write(batch, vectors)
             for pending, chunks in batch:
                 report.written.append(pending.doc.sha256)

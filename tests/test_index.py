@@ -168,3 +168,24 @@ def test_writers_in_threads_of_one_process_take_turns(service):
             t.start()
             t.join(10)
         raise errors[0]
+def test_each_vector_belongs_to_its_own_passage_across_slices(service):
+    """Passages are embedded longest first, in slices; every vector must still land on its passage."""
+    from rag.chunking import embedding_text
+
+    growing = make_doc("growing.pdf", [  # longer passages than POLICY
+        "Artículo 1. La matrícula se paga en dos cuotas iguales durante el primer mes del semestre académico.",
+        "Artículo 2. Las becas de excelencia cubren la matrícula completa de los estudiantes con el mejor "
+        "promedio de su carrera y se renuevan cada año si el promedio se mantiene por encima de ochenta.",
+        "Artículo 3. Los reclamos sobre notas se presentan por escrito ante la dirección de carrera dentro de "
+        "los tres días hábiles siguientes a su publicación; la dirección responde en cinco días hábiles, y "
+        "su decisión puede apelarse ante el consejo de facultad, que resuelve en última instancia.",
+    ])
+    indexer = Indexer(service.index, service.embedder, "default", batch_chunks=2)
+    chunks = indexer.chunk(POLICY) + indexer.chunk(growing)  # short first: the sort must reorder
+    lengths = [len(embedding_text(c)) for c in chunks]
+    assert len(chunks) >= 3 and lengths != sorted(lengths, reverse=True)
+    indexer.add([pending(POLICY), pending(growing)])
+    for chunk in chunks:
+        vector = service.embedder.embed([embedding_text(chunk)])[0]
+        ((best, similarity),) = service.index.vectors.query("default", vector, 1)
+        assert best == chunk.id and similarity > 0.999

@@ -201,6 +201,18 @@ def test_next_file_is_parsing_while_the_caller_works(files: Any, tmp_path: Path,
         assert [path.name for path, _ in results] == ["second.txt"]
 
 
+def test_a_result_waiting_while_the_caller_works_past_the_timeout_is_not_a_timeout(files: Any) -> None:
+    """The clock bounds the parse, not the caller: ingestion embeds one big document for minutes while the
+    next file, parsed in a second, waits in the pipe; it must arrive as a document, not as a timeout."""
+    with ParserPool(workers=1, timeout=1.0, loader="tests.helpers:slow_loader") as pool:
+        results = pool.parse(files("big.txt", "next.txt"))
+        _, first = next(results)
+        time.sleep(3.0)  # the caller embeds "big.txt"; "next.txt" was handed to the worker meanwhile
+        ((_, second),) = list(results)
+    assert isinstance(first, ParsedDocument)
+    assert isinstance(second, ParsedDocument), second
+
+
 def test_memory_cap_gives_out_of_memory_and_the_pool_goes_on(files: Any) -> None:
     paths = files("hog.txt", "after.txt")
     with ParserPool(workers=1, timeout=20, memory_mb=512, loader="tests.helpers:hog_loader") as pool:
