@@ -92,3 +92,74 @@ def test_errors_say_what_to_do(ollama):
         OllamaEmbedder("nomodel", Settings(ollama_host=ollama)).embed(["x"])
     with pytest.raises(OllamaUnavailableError, match="ollama serve"):
         OllamaEmbedder("toy", Settings(ollama_host="http://127.0.0.1:9")).embed(["x"])
+
+
+# -- re-embedding a collection with another model ------------------------------------------------------
+def _ingest_two(service):
+    from tests.test_index import POLICY, REGLAMENTO, pending
+
+    from rag.indexing import Indexer
+
+    Indexer(service.index, service.embedder, "default").add([pending(REGLAMENTO), pending(POLICY)])
+    return service.index.catalog("default").chunk_count()
+
+
+def test_reembed_swaps_the_model_and_refuses_the_old_one(service, settings, ollama, monkeypatch):
+    from rag.cli import main
+    from rag.errors import EmbedderMismatchError
+    from rag.service import Service
+
+    passages = _ingest_two(service)
+    toy = Service(settings.model_copy(update={"ollama_host": ollama, "embed_model": "ollama:toy"}))
+    with pytest.raises(EmbedderMismatchError, match="rag reembed --collection default"):
+        toy.search("nota mínima", method="dense")
+    assert toy.reembed() == passages
+    cat = toy.index.catalog("default")
+    assert cat.get_meta("embedder") == "ollama:toy" and cat.get_meta("dimension") == "3"
+    assert cat.get_meta("reembed") is None
+    assert set(toy.index.vectors.ids("default")) == set(cat.chunk_ids())
+    assert toy.search("nota mínima", method="dense")  # the toy model's vectors answer now
+    with pytest.raises(EmbedderMismatchError, match="ollama:toy"):
+        service.search("nota mínima", method="dense")
+    assert service.search("asistencia mínima", method="lexical")[0].page == 3  # lexical is untouched
+    # the CLI refuses without confirmation when it cannot ask
+    monkeypatch.setenv("RAG_DATA_DIR", str(settings.data_dir))
+    assert main(["reembed"]) == 2
+
+
+def test_reembed_interrupted_keeps_the_old_vectors(service, settings, ollama):
+    passages = _ingest_two(service)
+    index = service.index
+    before = set(index.vectors.ids("default"))
+
+    def fails_on_second(chunks, calls=[]):  # noqa: B006 - counts calls
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return np.ones((len(chunks), 3), np.float32)
+
+    with pytest.raises(KeyboardInterrupt), index.writing():
+        index.reembed("default", "ollama:toy", fails_on_second)
+    assert index.catalog("default").get_meta("embedder") == service.embedder.name
+    assert set(index.vectors.ids("default")) == before
+    with index.writing():  # the next writer drops the half-built copy
+        pass
+    cat = index.catalog("default")
+    assert cat.get_meta("reembed") is None and not [c for c in index.vectors.collections() if "reembed" in c]
+    assert service.search("nota mínima de aprobación", method="dense")[0].source == "reglamento.pdf"
+    assert cat.chunk_count() == passages
+
+
+def test_reembed_killed_during_the_swap_is_finished_by_recovery(service, settings, ollama):
+    passages = _ingest_two(service)
+    index = service.index
+    cat = index.catalog("default")
+    with index.writing():
+        index.reembed("default", "ollama:toy", lambda chunks: np.ones((len(chunks), 3), np.float32))
+    # replay the state a kill right after dropping the old vectors leaves: marker set, staging renamed
+    cat.set_meta("reembed", "other-model")
+    cat.set_meta("reembed_done", "3")
+    with index.writing():
+        pass
+    assert cat.get_meta("embedder") == "other-model" and cat.get_meta("reembed") is None
+    assert index.vectors.count("default") == passages

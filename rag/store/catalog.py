@@ -124,6 +124,9 @@ class Catalog:
     def set_meta(self, key: str, value: str) -> None:
         self._conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
 
+    def delete_meta(self, key: str) -> None:
+        self._conn.execute("DELETE FROM meta WHERE key = ?", (key,))
+
     # -- the write protocol ---------------------------------------------------------------------
     def begin(self, docs: Iterable[tuple[str, str, int]]) -> None:
         """Step 1: announce (sha, name, size) as 'pending' before any vector is written."""

@@ -146,5 +146,14 @@ class ChromaVectors:
         except Exception:  # not there: nothing to drop
             log.debug("collection %s had no vectors", collection)
 
+    def rename(self, old: str, new: str) -> None:
+        """Give a collection's vectors another name (``new`` must not exist)."""
+        col = self._collection(old, create=False)
+        if col is None:
+            return
+        col.modify(name=new)
+        self._collections.pop(old, None)
+        self._collections.pop(new, None)
+
     def collections(self) -> list[str]:
         return sorted(c if isinstance(c, str) else c.name for c in self._client.list_collections())
