@@ -23,7 +23,11 @@ class Embedder(Protocol):
     """What the index needs from an embedding model."""
 
     name: str  # recorded with each collection: vectors from different models never mix
-    max_tokens: int  # the model's window, special tokens included
+
+    @property
+    def max_tokens(self) -> int:
+        """The model's window, special tokens included."""
+        ...
 
     def embed(self, texts: Sequence[str], *, query: bool = False) -> np.ndarray:
         """Unit-length float32 vectors, one row per text."""

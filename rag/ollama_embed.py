@@ -76,7 +76,8 @@ class OllamaEmbedder:
         try:
             data = response.json()
         except ValueError as exc:
-            raise OllamaUnavailableError(f"Ollama at {self.url} sent {path} a reply that is not JSON") from exc
+            raise OllamaUnavailableError(
+                f"Ollama at {self.url} sent {path} a reply that is not JSON") from exc
         if not isinstance(data, dict):
             raise OllamaUnavailableError(f"Ollama at {self.url} sent {path} an unexpected reply")
         return data

@@ -96,9 +96,8 @@ def test_errors_say_what_to_do(ollama):
 
 # -- re-embedding a collection with another model ------------------------------------------------------
 def _ingest_two(service):
-    from tests.test_index import POLICY, REGLAMENTO, pending
-
     from rag.indexing import Indexer
+    from tests.test_index import POLICY, REGLAMENTO, pending
 
     Indexer(service.index, service.embedder, "default").add([pending(REGLAMENTO), pending(POLICY)])
     return service.index.catalog("default").chunk_count()
