@@ -1,6 +1,6 @@
 """Turn text into index terms for the lexical index: fold accents, drop stop words, stem.
 
-Example: analyze("¿Cuál es la nota mínima de aprobación?") -> ["nota", "minim", "aprobacion"]
+Example: analyze("¿Cuál es la nota mínima de aprobación?") -> ["not", "minim", "aprob"]
 
 A passage is stemmed with the stemmer of its own language (Spanish or English, guessed from stop words);
 a question whose language is unclear is expanded with both stems, so "evaluaciones" matches "evaluación"

@@ -6,8 +6,11 @@ whose "pages" are its paragraphs. Pages are physical pages for a PDF; for SQuAD 
 unit, and a paragraph per page lets the chunker end passages at paragraph breaks as it does at page breaks.
 
 answer-recall@k: a question counts as found when any of its gold answer strings occurs in the text of one
-of the top k passages, compared after NFKC, case folding and whitespace collapsing; accents are kept
-(the answers are spans of the same text, so folding them would only add false matches). MRR@10 is the mean
+of the top k hits, compared after NFKC, case folding and whitespace collapsing; accents are kept
+(the answers are spans of the same text, so folding them would only add false matches). A hit is what
+``Retriever.retrieve`` returns: a passage, or two neighbouring passages of one document joined
+(``--no-merge`` scores single passages); the report gives the mean characters of the top 4 hits so
+that figures over different passage lengths can be compared. MRR@10 is the mean
 of 1/rank of the first passage holding an answer (0 beyond 10). Questions without an answer (SQuAD v2's
 ``is_impossible``) are left out of both and reported as abstention figures instead (see ``Abstention``).
 """
@@ -29,7 +32,7 @@ import numpy as np
 from rag.embedders import Embedder
 from rag.errors import SettingsError
 from rag.indexing import Indexer, Pending, Progress
-from rag.retrieval import Retriever
+from rag.retrieval import MERGE, Ranked, Retriever, group_adjacent, join_passages
 from rag.store.index import Index
 from rag.text import collapse, normalize_page
 from rag.types import Chunk, ParsedDocument
@@ -151,6 +154,7 @@ class Scores:
     """answer-recall@k and MRR@10 of one retriever."""
 
     found_at: list[int | None] = field(default_factory=list)  # rank of the first answer passage, per question
+    chars: list[int] = field(default_factory=list)  # characters in the top 4 hits, per question
 
     def add(self, rank: int | None) -> None:
         self.found_at.append(rank)
@@ -167,6 +171,9 @@ class Scores:
         out = {f"recall@{k}": round(self.recall(k), 4) for k in KS}
         out["mrr@10"] = round(self.mrr(10), 4)
         return out
+
+    def mean_chars(self) -> float:
+        return float(np.mean(self.chars)) if self.chars else 0.0
 
 
 @dataclass
@@ -214,6 +221,7 @@ class Report:
     fusion: dict[str, Any]
     abstention: Abstention | None = None
     seconds: float = 0.0
+    merged: bool = True
 
     def to_json(self) -> dict[str, Any]:
         fused = self.by_retriever["fused"].to_json()
@@ -221,6 +229,8 @@ class Report:
         out["by_retriever"] = {name: s.to_json() for name, s in self.by_retriever.items()}
         out["passages"] = self.passages
         out["mean_passage_tokens"] = round(self.mean_passage_tokens, 1)
+        out["mean_top4_chars"] = {name: round(s.mean_chars()) for name, s in self.by_retriever.items()}
+        out["merged_neighbours"] = self.merged
         out["fusion"] = self.fusion
         if self.abstention is not None:
             out["abstention"] = self.abstention.to_json()
@@ -229,33 +239,46 @@ class Report:
 
 
 class _Passages:
-    """Answer keys of passages, read from the catalog once each."""
+    """The texts of hits as the product returns them, read from the catalog once each."""
 
     def __init__(self, index: Index, collection: str) -> None:
         self._catalog = index.catalog(collection)
-        self._keys: dict[str, str] = {}
+        self._chunks: dict[str, Chunk] = {}
+        self._keys: dict[tuple[str, ...], str] = {}
 
-    def keys(self, ids: Sequence[str]) -> list[str]:
-        missing = [i for i in ids if i not in self._keys]
+    def hits(self, ranked: Ranked, depth: int, merge: bool) -> list[str]:
+        """Answer keys of the top ``depth`` hits (neighbouring passages joined when ``merge``)."""
+        missing = [cid for cid, _ in ranked if cid not in self._chunks]
         if missing:
-            for cid, chunk in self._catalog.chunks(missing).items():
-                self._keys[cid] = answer_key(chunk.text)
-        return [self._keys.get(i, "") for i in ids]
+            self._chunks.update(self._catalog.chunks(missing))
+        ranked = [(cid, s) for cid, s in ranked if cid in self._chunks]
+        pages = {cid: (self._chunks[cid].page, self._chunks[cid].page_end) for cid, _ in ranked}
+        groups = group_adjacent(ranked, pages) if merge else [[item] for item in ranked]
+        out = []
+        for group in groups[:depth]:
+            ids = tuple(cid for cid, _ in group)
+            if ids not in self._keys:
+                chunks = sorted((self._chunks[cid] for cid in ids), key=lambda c: c.position)
+                self._keys[ids] = answer_key(join_passages([c.text for c in chunks]))
+            out.append(self._keys[ids])
+        return out
 
 
-def first_hit(ranked: Sequence[str], answers: Sequence[str], passages: _Passages,
-              depth: int = 10) -> int | None:
-    """1-based rank of the first passage among the top ``depth`` holding any answer, else None."""
-    top = list(ranked[:depth])
-    for rank, key in enumerate(passages.keys(top), start=1):
+def first_hit(keys: Sequence[str], answers: Sequence[str]) -> int | None:
+    """1-based rank of the first hit holding any of the answers, else None."""
+    for rank, key in enumerate(keys, start=1):
         if any(a in key for a in answers):
             return rank
     return None
 
 
-def evaluate(retriever: Retriever, evalset: EvalSet, *, batch: int = 64,
+def evaluate(retriever: Retriever, evalset: EvalSet, *, batch: int = 64, merge: bool = True,
              on_progress: Callable[[int], None] | None = None) -> Report:
-    """Score dense, lexical and fused retrieval over every question of ``evalset``."""
+    """Score dense, lexical and fused retrieval over every question of ``evalset``.
+
+    With ``merge`` (what ``Retriever.retrieve`` returns) a hit is a passage or two neighbouring ones
+    joined; without, every passage is a hit of its own, as in a bare chunk retriever.
+    """
     began = time.perf_counter()
     index, collection = retriever.index, retriever.collection
     passages = _Passages(index, collection)
@@ -267,10 +290,12 @@ def evaluate(retriever: Retriever, evalset: EvalSet, *, batch: int = 64,
         vectors = retriever.embed_queries([q.text for q in part])
         for question, vector in zip(part, vectors, strict=True):
             cands = retriever.candidates(question.text, max(KS), vector=vector)
-            fused = retriever.fuse(cands, max(KS))
+            fused = retriever.fuse(cands, MERGE * max(KS) + 8)
             if question.answers:
                 for name, ranked in (("dense", cands.dense), ("lexical", cands.lexical), ("fused", fused)):
-                    scores[name].add(first_hit([cid for cid, _ in ranked], question.answers, passages))
+                    keys = passages.hits(ranked, max(KS), merge)
+                    scores[name].add(first_hit(keys, question.answers))
+                    scores[name].chars.append(sum(len(key) for key in keys[:4]))
             if abstention is not None:
                 confidence = retriever.confidence(cands)
                 if question.answers:
@@ -278,7 +303,7 @@ def evaluate(retriever: Retriever, evalset: EvalSet, *, batch: int = 64,
                 else:
                     abstention.unanswerable.append(confidence)
                     if question.plausible and first_hit(
-                            [cid for cid, _ in fused], question.plausible, passages, depth=4) is not None:
+                            passages.hits(fused, 4, merge), question.plausible) is not None:
                         abstention.plausible_found += 1
         if on_progress is not None:
             on_progress(len(part))
@@ -293,6 +318,7 @@ def evaluate(retriever: Retriever, evalset: EvalSet, *, batch: int = 64,
         fusion=retriever.fusion_info(),
         abstention=abstention,
         seconds=time.perf_counter() - began,
+        merged=merge,
     )
 
 

@@ -29,7 +29,7 @@ collection looked lexical-friendly, English ones included (docs/benchmarks.md).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -49,6 +49,7 @@ Ranked = list[tuple[str, float]]  # (chunk id, score), best first
 DEPTH = 50  # candidates taken from each retriever before fusion
 NEIGHBOUR = 0.1  # share of the better neighbour's fused score a passage receives
 DOCUMENT = 0.2  # share of its document's (normalised) evidence a passage receives
+MERGE = 2  # consecutive passages of one document returned as one hit, at most this many
 
 
 def rrf(rankings: Sequence[Ranked], weights: Sequence[float], k0: float = 60.0) -> Ranked:
@@ -73,11 +74,15 @@ class Candidates:
 
 
 def confidence_gaps(cands: Candidates) -> tuple[float, float]:
-    """(dense gap in cosine units, lexical gap as a share of the top BM25) over each list's top 10."""
+    """(dense gap in cosine units, lexical gap as a share of the top BM25) over each list's top 10.
+
+    Fewer than 10 lexical matches count the missing ones as 0: a term found in one passage only is a
+    confident answer, not an empty list.
+    """
     top_d = [s for _, s in cands.dense[:10]]
     top_l = [s for _, s in cands.lexical[:10]]
     gd = top_d[0] - float(np.mean(top_d)) if top_d else 0.0
-    gl = (top_l[0] - float(np.mean(top_l))) / top_l[0] if top_l and top_l[0] > 0 else 0.0
+    gl = (top_l[0] - sum(top_l) / 10) / top_l[0] if top_l and top_l[0] > 0 else 0.0
     return max(gd, 0.0), max(gl, 0.0)
 
 
@@ -214,20 +219,71 @@ class Retriever:
         return self.fuse(self.candidates(question, k), k + 8)
 
     def retrieve(self, question: str, k: int, method: Method | None = None) -> list[Hit]:
-        """The ``k`` best passages for ``question``."""
+        """The ``k`` best passages for ``question``; neighbouring passages of one document come as one."""
         question = question.strip()
         if not question:
             return []
-        ranked = self.ranked(question, k, method)
-        chunks = self.index.catalog(self.collection).chunks([cid for cid, _ in ranked[: k + 8]])
-        hits: list[Hit] = []
-        for cid, score in ranked:
-            chunk: Chunk | None = chunks.get(cid)
-            if chunk is None:
-                continue  # written by an ingest still in progress, or just removed
-            hits.append(Hit(rank=len(hits) + 1, source=chunk.source, page=chunk.page,
-                            page_end=chunk.page_end, text=chunk.text, score=score, chunk_id=cid,
-                            doc_sha=chunk.doc_sha, context=chunk.context))
-            if len(hits) == k:
+        ranked = self.ranked(question, MERGE * k + 8, method)
+        chunks = self.index.catalog(self.collection).chunks([cid for cid, _ in ranked])
+        # a passage of a document being written (not 'ready') or just removed is not there: skip it
+        ranked = [(cid, score) for cid, score in ranked if cid in chunks]
+        pages = {cid: (c.page, c.page_end) for cid, c in chunks.items()}
+        return [merged_hit(rank, [chunks[cid] for cid, _ in group], group[0][1])
+                for rank, group in enumerate(group_adjacent(ranked, pages)[:k], start=1)]
+
+
+def group_adjacent(ranked: Ranked, pages: Mapping[str, tuple[int, int]] | None = None,
+                   limit: int = MERGE) -> list[Ranked]:
+    """Ranked passages in groups: a passage next to one already taken (same document, position +-1,
+    and, when ``pages`` gives each id's (page, page_end), the same single page) joins that one's
+    group, up to ``limit`` passages, instead of taking a rank of its own.
+
+    Example: [d:4, e:0, d:5, d:3] -> [[d:4, d:5], [e:0], [d:3]]  (ids are '<sha>:<position>').
+    Passages overlap by a sentence or two, so two neighbours in the top k would show the reader the
+    same text twice in two places; as one hit they read as the continuous text they are, and a hit
+    still cites one page.
+    """
+    groups: list[tuple[str, set[int], Ranked]] = []
+    for cid, score in ranked:
+        sha, _, position = cid.rpartition(":")
+        pos = int(position) if position.isdigit() else -10
+        for doc, positions, members in groups:
+            if pages is not None and not _one_page(pages, [cid, members[0][0]]):
+                continue
+            if doc == sha and len(members) < limit and (pos - 1 in positions or pos + 1 in positions):
+                positions.add(pos)
+                members.append((cid, score))
                 break
-        return hits
+        else:
+            groups.append((sha, {pos}, [(cid, score)]))
+    return [members for _, _, members in groups]
+
+
+def _one_page(pages: Mapping[str, tuple[int, int]], ids: Sequence[str]) -> bool:
+    spans = [pages.get(cid, (0, -1)) for cid in ids]
+    return len({p for span in spans for p in span}) == 1
+
+
+def merged_hit(rank: int, chunks: Sequence[Chunk], score: float) -> Hit:
+    """One hit from one passage, or from neighbouring passages of one document (read in order)."""
+    best = chunks[0]
+    ordered = sorted(chunks, key=lambda c: c.position)
+    return Hit(rank=rank, source=best.source, page=min(c.page for c in chunks),
+               page_end=max(c.page_end for c in chunks), text=join_passages([c.text for c in ordered]),
+               score=score, chunk_id=best.id, doc_sha=best.doc_sha, context=ordered[0].context)
+
+
+def join_passages(texts: Sequence[str]) -> str:
+    """Consecutive passages as one text, the sentences they share written once.
+
+    Example: join_passages(["A b. C d.", "C d. E f."]) -> "A b. C d. E f."
+    """
+    out = texts[0] if texts else ""
+    for text in texts[1:]:
+        cut = 0
+        for i in range(max(0, len(out) - len(text)), len(out)):  # the longest tail of out opening text
+            if (i == 0 or out[i - 1] == " ") and text.startswith(out[i:]):
+                cut = len(out) - i
+                break
+        out = f"{out} {text[cut:].lstrip()}".strip() if cut < len(text) else out
+    return out

@@ -32,6 +32,8 @@ def register(sub: Any) -> None:
     where.add_argument("--keep", action="store_true",
                        help="keep the index under RAG_DATA_DIR/eval and reuse it on the next run")
     p.add_argument("--articles", type=int, metavar="N", help="only the first N articles (a quick run)")
+    p.add_argument("--no-merge", action="store_true",
+                   help="score single passages, not neighbouring passages joined as search returns them")
     add_json(p)
     p.set_defaults(handler=run)
 
@@ -66,7 +68,7 @@ def _run(args: argparse.Namespace, settings: Any, evalset: rag_eval.EvalSet) -> 
     bar.close()
     retriever = Retriever(service.index, embedder, collection)
     bar = _Bar(show, "questions", len(evalset.questions), "question")
-    report = rag_eval.evaluate(retriever, evalset, on_progress=bar.update)
+    report = rag_eval.evaluate(retriever, evalset, merge=not args.no_merge, on_progress=bar.update)
     bar.close()
     out = report.to_json()
     out["embedder"] = embedder.name
