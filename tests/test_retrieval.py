@@ -160,3 +160,13 @@ def test_confidence_is_lower_for_a_question_the_documents_do_not_answer(service)
     absent = retriever.confidence(retriever.candidates("¿Cuál es el horario de la cafetería del campus?", 4))
     assert 0.0 <= absent < answered <= 1.0
     assert answered > 0.8
+
+
+def test_file_name_words_the_title_lacks_reach_both_indexes(service):
+    doc = _doc("reglamento_evaluacion_2024.pdf", ["La nota mínima de aprobación es 51 sobre 100."],
+               title="Reglamento de evaluación")
+    other = _doc("reglamento_evaluacion_2019.pdf", ["La nota mínima de aprobación era 40 sobre 100."],
+                 title="Reglamento de evaluación")
+    Indexer(service.index, service.embedder, "default").add([_pending(doc), _pending(other)])
+    hits = service.search("nota mínima del reglamento 2024", k=2, method="lexical")
+    assert hits[0].source == "reglamento_evaluacion_2024.pdf" and "(2024)" in hits[0].context
