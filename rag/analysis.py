@@ -1,6 +1,6 @@
 """Turn text into index terms for the lexical index: fold accents, drop stop words, stem.
 
-Example: analyze("¿Cuál es la nota mínima de aprobación?") -> ["nota", "minim", "aprobacion"]
+Example: analyze("¿Cuál es la nota mínima de aprobación?") -> ["not", "minim", "aprob"]
 
 A passage is stemmed with the stemmer of its own language (Spanish or English, guessed from stop words);
 a question whose language is unclear is expanded with both stems, so "evaluaciones" matches "evaluación"
@@ -21,7 +21,7 @@ Lang = Literal["es", "en"]
 
 _WORD = re.compile(r"[a-zñ0-9]+(?:[.,][0-9]+)*")
 
-SPANISH_STOP = frozenset(fold(w) for w in """
+_SPANISH_STOP_WORDS = """
 a al algo algunas algunos ante antes como con contra cual cuales cuando de del desde donde dos el ella
 ellas ellos en entre era erais eramos eran eras eres es esa esas ese eso esos esta estaba estado estais
 estamos estan estar estas este esto estos estoy fue fuera fueron fui fuimos ha habia haber habian han has
@@ -30,9 +30,10 @@ otros para pero poco por porque que quien quienes se sea sean ser si sido siempr
 son soy su sus tambien tanto te tenemos tener tengo ti tiene tienen toda todas todo todos tu tus un una
 uno unos usted ustedes vosotros y ya yo cual cuál qué quién cómo dónde cuándo cuánto cuánta cuántos cuántas
 él ésta éste está están sí según puede pueden debe deben cada mismo misma dicho dicha así aunque e u
-""".split())
+"""
+SPANISH_STOP = frozenset(fold(w) for w in _SPANISH_STOP_WORDS.split())
 
-ENGLISH_STOP = frozenset("""
+_ENGLISH_STOP_WORDS = """
 a about above after again against all am an and any are as at be because been before being below between
 both but by can could did do does doing down during each few for from further had has have having he her
 here hers herself him himself his how i if in into is it its itself just me more most my myself no nor not
@@ -40,7 +41,8 @@ now of off on once only or other our ours ourselves out over own same she should
 their theirs them themselves then there these they this those through to too under until up very was we
 were what when where which while who whom why will with would you your yours yourself yourselves also may
 must shall might its it's does did
-""".split())
+"""
+ENGLISH_STOP = frozenset(_ENGLISH_STOP_WORDS.split())
 
 # Words that mark a language strongly enough to count double.
 _ES_MARKS = frozenset({"el", "la", "los", "las", "de", "del", "que", "es", "en", "por", "para", "con", "una"})

@@ -143,7 +143,7 @@ def make_embedder(settings: Settings) -> Embedder:
     if name.startswith("ollama:"):
         from rag.ollama_embed import OllamaEmbedder
 
-        return OllamaEmbedder(name.removeprefix("ollama:"), settings)  # type: ignore[no-any-return]
+        return OllamaEmbedder(name.removeprefix("ollama:"), settings)
     canonical = BUNDLED_EMBEDDER if _resolve_model_path(name) != name else name
     return SentenceTransformerEmbedder(
         canonical, allow_downloads=settings.allow_downloads, precision=settings.embed_precision

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Sequence
 from functools import cached_property
 
+import numpy as np
+
+from rag.chunking import embedding_text
 from rag.embedders import Embedder, make_embedder
 from rag.errors import DocumentNotFoundError
 from rag.privacy import lock_down
 from rag.retrieval import Method, Retriever
 from rag.settings import Settings, validate_collection
 from rag.store.index import Index
-from rag.types import DocumentInfo, Hit
+from rag.types import Chunk, DocumentInfo, Hit
+
+log = logging.getLogger(__name__)
 
 
 class Service:
@@ -85,3 +92,31 @@ class Service:
 
     def page_text(self, doc_sha: str, page: int, collection: str | None = None) -> str | None:
         return self.index.catalog(self.collection(collection)).page_text(doc_sha, page)
+
+    def reembed(self, collection: str | None = None,
+                on_document: Callable[[DocumentInfo, int], None] | None = None) -> int:
+        """Re-embed every passage of a collection with the current embedder; returns the passages.
+
+        Passages keep their boundaries (they were cut for the old model's window); a passage longer than
+        the new model's window is truncated by it, which is logged.
+        """
+        col = self.collection(collection)
+        if not self.index.exists(col):
+            raise DocumentNotFoundError(f"there is no collection {col!r} (see `rag docs collections`)")
+        embedder = self.embedder
+        window = embedder.max_tokens - 2
+        longest = 0
+
+        def vectors_for(chunks: Sequence[Chunk]) -> np.ndarray:
+            nonlocal longest
+            texts = [embedding_text(c) for c in chunks]
+            longest = max([longest, *embedder.count_tokens(texts)])
+            return embedder.embed(texts)
+
+        with self.index.writing(self.settings.lock_timeout):
+            done = self.index.reembed(col, embedder.name, vectors_for, on_document)
+        if longest > window:
+            log.warning("some passages of %s (up to %d tokens) exceed %s's window of %d: their tails are "
+                        "not embedded; re-ingest the files to cut passages for this model",
+                        col, longest, embedder.name, window)
+        return done

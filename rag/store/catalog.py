@@ -7,6 +7,7 @@ of step with the catalog. A document's rows are visible to readers only once its
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -17,6 +18,7 @@ from pathlib import Path
 from rag.types import Chunk, DocumentInfo
 
 SCHEMA_VERSION = "1"
+LEX_WEIGHTS = (1.0, 1.0)  # BM25 weights of the passage text and of its context line (title, heading)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -92,6 +94,8 @@ class Catalog:
     def __init__(self, conn: sqlite3.Connection, file: Path) -> None:
         self._conn = conn
         self.file = file
+        self._count: tuple[int, int] | None = None  # (data_version, passages)
+        self._vocab = False
 
     @classmethod
     def open(cls, path: Path) -> Catalog:
@@ -123,6 +127,9 @@ class Catalog:
 
     def set_meta(self, key: str, value: str) -> None:
         self._conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    def delete_meta(self, key: str) -> None:
+        self._conn.execute("DELETE FROM meta WHERE key = ?", (key,))
 
     # -- the write protocol ---------------------------------------------------------------------
     def begin(self, docs: Iterable[tuple[str, str, int]]) -> None:
@@ -310,18 +317,68 @@ class Catalog:
         found = row.fetchone()
         return None if found is None else str(found[0])
 
-    def lexical(self, terms: Sequence[str], k: int, weights: tuple[float, float] = (1.0, 0.5)
+    def lexical(self, terms: Sequence[str], k: int, weights: tuple[float, float] = LEX_WEIGHTS
                 ) -> list[tuple[str, float]]:
         """(chunk id, BM25 score), best first; terms are already analysed."""
-        if not terms or k <= 0:
+        query = _match(terms)
+        if not query or k <= 0:
             return []
-        query = " OR ".join('"' + t.replace('"', "") + '"' for t in terms if t)
         rows = self._conn.execute(
             "SELECT c.id, -bm25(lex, ?, ?) AS score FROM lex JOIN chunks c ON c.rowid = lex.rowid "
             "WHERE lex MATCH ? ORDER BY bm25(lex, ?, ?) LIMIT ?",
             (weights[0], weights[1], query, weights[0], weights[1], k),
         )
         return [(str(i), float(s)) for i, s in rows]
+
+    def passage_count(self) -> int:
+        """Passages in the collection (cached until another connection writes)."""
+        version = int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+        if self._count is None or self._count[0] != version:
+            self._count = (version, self.chunk_count())
+        return self._count[1]
+
+    def document_frequencies(self, terms: Sequence[str]) -> dict[str, int]:
+        """Passages containing each term (body or context)."""
+        if not terms:
+            return {}
+        if not self._vocab:  # a temporary view of the FTS5 index: nothing is written to the file
+            self._conn.execute(
+                "CREATE VIRTUAL TABLE IF NOT EXISTS temp.lex_vocab USING fts5vocab(main, lex, 'row')")
+            self._vocab = True
+        marks = ",".join("?" * len(terms))
+        rows = self._conn.execute(
+            f"SELECT term, doc FROM temp.lex_vocab WHERE term IN ({marks})", list(terms))
+        found = {str(t): int(n) for t, n in rows}
+        return {t: found.get(t, 0) for t in terms}
+
+    def coverage(self, terms: Sequence[str], ids: Sequence[str]) -> float:
+        """The largest IDF-weighted share of ``terms`` that one of the passages ``ids`` contains.
+
+        Example: terms ["nota", "minim", "aprobacion"] against a passage with "nota" and "minim" only
+        -> about 0.6 when "aprobacion" is the rarest of the three.
+        """
+        terms = list(dict.fromkeys(terms))
+        if not terms or not ids:
+            return 0.0
+        n = max(self.passage_count(), 1)
+        weight = {t: math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+                  for t, df in self.document_frequencies(terms).items()}
+        total = sum(weight.values()) or 1.0
+        marks = ",".join("?" * len(ids))
+        rows = self._conn.execute(
+            f"SELECT l.body, l.context FROM lex l JOIN chunks c ON c.rowid = l.rowid WHERE c.id IN ({marks})",
+            list(ids),
+        )
+        best = 0.0
+        for body, context in rows:
+            present = set(f"{body} {context}".split())
+            best = max(best, sum(w for t, w in weight.items() if t in present) / total)
+        return best
+
+
+def _match(terms: Sequence[str]) -> str:
+    """An FTS5 query matching any of the terms: '"nota" OR "minim"'."""
+    return " OR ".join('"' + t.replace('"', "") + '"' for t in dict.fromkeys(terms) if t.replace('"', ""))
 
 
 @contextmanager

@@ -12,12 +12,18 @@ and 'deleting' documents and forgets them. Only one writer at a time holds the d
 The data directory records where its vectors live (``store.json``): in the embedded store under it, or on
 a Chroma server under a namespace of its own, so that several data directories can share one server
 without their collections meeting, and a data directory is never read against the wrong store.
+
+Re-embedding a collection with another model (``reembed``) writes every passage's new vector into a
+staging Chroma collection while readers keep using the old one, marks the staging copy complete in the
+catalog, then swaps it in (drop the old, rename the new) and records the new embedder. A crash before the
+mark leaves the old vectors in use and the staging copy is dropped; after it, recovery finishes the swap.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -34,6 +40,7 @@ from rag.errors import EmbedderMismatchError, IndexBusyError, IndexError_
 from rag.settings import Settings, validate_collection
 from rag.store.catalog import Catalog, NewDocument, PathRecord
 from rag.store.vectors import ChromaVectors
+from rag.types import Chunk, DocumentInfo
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +108,7 @@ class Index:
             raise EmbedderMismatchError(
                 f"collection {collection!r} was built with the embedding model {recorded!r}, not "
                 f"{embedder_name!r}: set RAG_EMBED_MODEL={recorded} to use it, or re-embed it with "
-                f"`rag docs reembed --collection {collection}`"
+                f"`rag reembed --collection {collection}`"
             )
 
     # -- the writer lock ------------------------------------------------------------------------
@@ -211,10 +218,62 @@ class Index:
             self.vectors.delete_documents(collection, list(shas))
             self.catalog(collection).forget(list(shas))
 
+    # -- re-embedding ---------------------------------------------------------------------------
+    def reembed(self, collection: str, embedder_name: str,
+                vectors_for: Callable[[Sequence[Chunk]], np.ndarray],
+                on_document: Callable[[DocumentInfo, int], None] | None = None) -> int:
+        """Replace every vector of ``collection`` with ``vectors_for(passages)``; all or nothing.
+
+        Returns the passages re-embedded. Readers keep the old vectors (and the old embedder) until the
+        new ones are complete; see the module docstring for what a crash leaves.
+        """
+        self._require_lock()
+        cat = self.catalog(collection)
+        staging = _staging(collection)
+        self.vectors.drop(staging)
+        cat.set_meta("reembed", embedder_name)
+        cat.delete_meta("reembed_done")
+        total, dimension = 0, 0
+        for doc in cat.documents():
+            chunks = cat.document_chunks(doc.sha256)
+            if chunks:
+                vectors = vectors_for(chunks)
+                self.vectors.upsert(staging, [c.id for c in chunks], vectors, [c.doc_sha for c in chunks])
+                total += len(chunks)
+                dimension = int(vectors.shape[1])
+            if on_document is not None:
+                on_document(doc, len(chunks))
+        cat.set_meta("reembed_done", str(dimension))
+        self._finish_reembed(collection)
+        return total
+
+    def _finish_reembed(self, collection: str) -> None:
+        """Swap the complete staging vectors in and record their embedder (idempotent)."""
+        cat = self.catalog(collection)
+        target = cat.get_meta("reembed")
+        if target is None:
+            return
+        staging = _staging(collection)
+        if staging in self.vectors.collections():  # else: already renamed before a crash
+            self.vectors.drop(collection)
+            self.vectors.rename(staging, collection)
+        cat.set_meta("embedder", target)
+        cat.set_meta("dimension", cat.get_meta("reembed_done") or "0")
+        cat.delete_meta("reembed_done")
+        cat.delete_meta("reembed")
+        log.info("collection %s re-embedded with %s", collection, target)
+
     def recover(self, collection: str) -> list[str]:
         """Finish what a killed writer left: drop half-written and half-deleted documents."""
         self._require_lock()
         cat = self.catalog(collection)
+        if cat.get_meta("reembed") is not None:
+            if cat.get_meta("reembed_done") is not None:
+                self._finish_reembed(collection)
+            else:  # interrupted while embedding: the old vectors are intact
+                log.warning("dropping an unfinished re-embedding of %s", collection)
+                self.vectors.drop(_staging(collection))
+                cat.delete_meta("reembed")
         broken = [sha for sha, _state in cat.unfinished()]
         if broken:
             log.warning("recovering %d unfinished document(s) in %s", len(broken), collection)
@@ -287,3 +346,8 @@ def _write_store(path: Path, record: dict[str, str], *, replace: bool) -> None:
         pass
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _staging(collection: str) -> str:
+    """The Chroma name of a collection's re-embedding in progress (a valid name whatever its length)."""
+    return "reembed-" + hashlib.sha256(collection.encode()).hexdigest()[:16]

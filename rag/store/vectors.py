@@ -251,6 +251,19 @@ class ChromaVectors:
                 raise
             log.debug("collection %s had no vectors", collection)
 
+    @_guarded("renaming a collection")
+    def rename(self, old: str, new: str) -> None:
+        """Give a collection's vectors another name (``new`` must not exist), inside this namespace."""
+        col = self._collection(old, create=False)
+        if col is None:
+            return
+        if self.namespace:
+            col.modify(name=self.stored_name(new), metadata={"rag_collection": new, "rag_namespace": self.namespace})
+        else:
+            col.modify(name=self.stored_name(new))
+        self._collections.pop(old, None)
+        self._collections.pop(new, None)
+
     @_guarded("listing collections")
     def collections(self) -> list[str]:
         """This data directory's collections that have vectors (on a shared server: its namespace's)."""

@@ -1,0 +1,172 @@
+"""Fusion on constructed lists, and the lexical index kept in step with the vectors (real model, Chroma)."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from rag.indexing import Indexer, Pending
+from rag.retrieval import Candidates, Retriever, confidence_gaps, dense_weight, fuse, rrf
+from rag.store.catalog import PathRecord
+from rag.types import ParsedDocument
+
+
+def _ids(ranked):
+    return [cid for cid, _ in ranked]
+
+
+def _flat_dense(ids, top=0.62, step=0.002):
+    """What an embedder that does not read the language returns: similar cosines for everything."""
+    return [(cid, top - i * step) for i, cid in enumerate(ids)]
+
+
+LEX = [("a:0", 12.0), ("b:3", 7.0), ("c:1", 6.5), ("d:2", 6.0), ("e:0", 3.0)]
+
+
+# -- fusion on constructed lists --------------------------------------------------------------------
+def test_rrf_rewards_agreement():
+    assert _ids(rrf([[("a", 0.9), ("b", 0.8)], [("b", 3.1)]], [1, 1])) == ["b", "a"]
+
+
+def test_one_list_empty_gives_the_other():
+    dense = [("x:0", 0.8), ("y:0", 0.5), ("z:0", 0.4)]
+    assert _ids(fuse(Candidates(dense, []), 3)) == ["x:0", "y:0", "z:0"]
+    assert _ids(fuse(Candidates([], LEX), 5)) == _ids(LEX)
+    assert fuse(Candidates([], []), 5) == []
+    assert dense_weight(Candidates(dense, [])) == 1.0 and dense_weight(Candidates([], LEX)) == 0.0
+
+
+def test_flat_dense_list_cannot_overturn_a_confident_lexical_one():
+    dense = _flat_dense(["q:0", "r:0", "d:2", "s:0", "c:1", "t:0", "u:0", "v:0", "w:0", "x:0"])
+    fused = _ids(fuse(Candidates(dense, LEX), 4, context=False))
+    assert fused[0] == "a:0"  # the lexical winner keeps rank 1
+    assert dense_weight(Candidates(dense, LEX)) < 0.1
+    assert "q:0" not in fused[:2]
+
+
+def test_flat_lexical_list_gives_way_to_a_confident_dense_one():
+    # every passage matches the same common words equally; one passage is clearly nearest in meaning
+    lexical = [(f"p:{i}", 5.0 - 0.01 * i) for i in range(10)]
+    dense = [("m:0", 0.83)] + _flat_dense([f"n:{i}" for i in range(9)], top=0.41)
+    assert dense_weight(Candidates(dense, lexical)) > 0.9
+    assert _ids(fuse(Candidates(dense, lexical), 3))[0] == "m:0"
+
+
+def test_agreement_wins():
+    dense = [("b:3", 0.70), ("z:0", 0.55), ("a:0", 0.50), ("y:0", 0.40)]
+    # 'b:3' is second lexically but first by meaning: with both confident, agreement lifts it
+    fused = _ids(fuse(Candidates(dense, LEX), 5, context=False))
+    assert set(fused[:2]) == {"a:0", "b:3"}
+    assert fused.index("b:3") < fused.index("c:1")
+
+
+def test_garbage_dense_list_does_not_displace_lexical_hits():
+    dense = _flat_dense([f"junk:{i}" for i in range(50)], top=0.30, step=0.0005)
+    fused = _ids(fuse(Candidates(dense, LEX), 5))
+    assert fused[:4] == ["a:0", "b:3", "c:1", "d:2"]
+
+
+def test_neighbours_and_document_lift_a_passage():
+    # two passages tie; one sits next to the best passage of the best document
+    lexical = [("doc1:4", 10.0), ("doc1:5", 5.0), ("doc2:9", 5.0), ("doc3:0", 1.0)]
+    assert _ids(fuse(Candidates([], lexical), 3, context=False))[1:] == ["doc1:5", "doc2:9"]  # id order
+    lexical = [("doc1:4", 10.0), ("doc2:9", 5.0), ("doc1:5", 5.0), ("doc3:0", 1.0)]
+    assert _ids(fuse(Candidates([], lexical), 3))[1] == "doc1:5"
+
+
+def test_gaps():
+    gd, gl = confidence_gaps(Candidates([("a", 0.9)] + [(f"x{i}", 0.5) for i in range(9)], [("a", 4.0)]))
+    assert abs(gd - 0.36) < 1e-9  # 0.9 - mean(0.9, 0.5 x 9)
+    assert abs(gl - 0.9) < 1e-9  # one match of ten possible: a confident list, not an empty one
+
+
+# -- the real index ------------------------------------------------------------------------------------
+def _doc(name: str, pages: list[str], title: str = "") -> ParsedDocument:
+    sha = hashlib.sha256("\f".join(pages).encode()).hexdigest()
+    return ParsedDocument(name=name, sha256=sha, pages=pages, title=title, path=f"/docs/{name}")
+
+
+def _pending(doc: ParsedDocument) -> Pending:
+    return Pending(doc, PathRecord(f"/docs/{doc.name}", doc.name, doc.sha256, 10, 1))
+
+
+CALENDARIO = _doc("calendario.pdf", [
+    "Calendario académico 2026. Las clases del primer semestre comienzan el 2 de marzo y terminan el 26 "
+    "de junio. El periodo de exámenes finales va del 29 de junio al 10 de julio.",
+    "La inscripción de asignaturas se realiza en línea del 9 al 20 de febrero. Los estudiantes que se "
+    "inscriban fuera de plazo pagarán un recargo del diez por ciento sobre la matrícula.",
+], title="Calendario académico")
+THESIS = _doc("thesis.pdf", [
+    "Thesis guidelines. A doctoral thesis must be submitted to the graduate school in PDF/A format "
+    "together with a signed declaration of originality.",
+    "The examination committee has three members, at least one of them from another university. The "
+    "public defence takes place within three months of submission.",
+], title="Thesis guidelines")
+
+
+def test_hybrid_finds_spanish_and_english_passages(service):
+    Indexer(service.index, service.embedder, "default").add([_pending(CALENDARIO), _pending(THESIS)])
+    hit = service.search("¿Cuándo es la inscripción de asignaturas?", k=3)[0]
+    assert hit.source == "calendario.pdf" and hit.page <= 2 <= hit.page_end and "9 al 20 de febrero" in hit.text
+    hit = service.search("How many people sit on the examination committee?", k=3)[0]
+    assert hit.source == "thesis.pdf" and "three members" in hit.text
+    hit = service.search("recargo por inscribirse tarde", k=3)[0]  # stemming: inscriban / inscribirse
+    assert hit.source == "calendario.pdf" and "recargo" in hit.text
+
+
+def test_lexical_index_follows_add_replace_and_remove(service):
+    index = service.index
+    indexer = Indexer(index, service.embedder, "default")
+    indexer.add([_pending(CALENDARIO), _pending(THESIS)])
+    cat = index.catalog("default")
+
+    def lexical(question):
+        return [h.source for h in service.search(question, k=5, method="lexical")]
+
+    def in_step():
+        assert set(index.vectors.ids("default")) == set(cat.chunk_ids())
+        assert cat._conn.execute("SELECT COUNT(*) FROM lex").fetchone()[0] == cat.chunk_count()
+        cat._conn.execute("INSERT INTO lex(lex) VALUES ('integrity-check')")  # raises if corrupt
+
+    assert lexical("recargo") == ["calendario.pdf"]
+    in_step()
+    changed = _doc("calendario.pdf", ["Calendario 2027. La matrícula extraordinaria cierra el 5 de marzo."])
+    indexer.add([_pending(changed)])  # the same file, new content: replaces the old version
+    assert lexical("recargo") == [] and lexical("matrícula extraordinaria") == ["calendario.pdf"]
+    in_step()
+    service.remove_document("calendario.pdf")
+    assert lexical("matrícula extraordinaria") == []
+    assert lexical("examination committee") == ["thesis.pdf"]
+    in_step()
+
+
+def test_half_written_document_is_invisible_to_lexical_search(service):
+    index = service.index
+    Indexer(index, service.embedder, "default").add([_pending(THESIS)])
+    chunks = Indexer(index, service.embedder, "default").chunk(CALENDARIO)
+    index.catalog("default").begin([(CALENDARIO.sha256, CALENDARIO.name, 1)])
+    index.vectors.upsert("default", [c.id for c in chunks], np.ones((len(chunks), 384), np.float32),
+                         [c.doc_sha for c in chunks])
+    # killed before the catalog's commit: neither side may return it
+    for method in ("lexical", "hybrid"):
+        assert all(h.source != "calendario.pdf" for h in service.search("recargo matrícula", k=5, method=method))
+
+
+def test_confidence_is_lower_for_a_question_the_documents_do_not_answer(service):
+    Indexer(service.index, service.embedder, "default").add([_pending(CALENDARIO), _pending(THESIS)])
+    retriever = Retriever(service.index, service.embedder, "default")
+    answered = retriever.confidence(retriever.candidates("¿Cuándo comienzan las clases del primer semestre?", 4))
+    absent = retriever.confidence(retriever.candidates("¿Cuál es el horario de la cafetería del campus?", 4))
+    assert 0.0 <= absent < answered <= 1.0
+    assert answered > 0.8
+
+
+def test_file_name_words_the_title_lacks_reach_both_indexes(service):
+    doc = _doc("reglamento_evaluacion_2024.pdf", ["La nota mínima de aprobación es 51 sobre 100."],
+               title="Reglamento de evaluación")
+    other = _doc("reglamento_evaluacion_2019.pdf", ["La nota mínima de aprobación era 40 sobre 100."],
+                 title="Reglamento de evaluación")
+    Indexer(service.index, service.embedder, "default").add([_pending(doc), _pending(other)])
+    hits = service.search("nota mínima del reglamento 2024", k=2, method="lexical")
+    assert hits[0].source == "reglamento_evaluacion_2024.pdf" and "(2024)" in hits[0].context
