@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rag.analysis import ENGLISH_STOP, SPANISH_STOP
 from rag.language import Language, detect_language
 from rag.prompts import NOT_FOUND
 from rag.text import collapse, fold
@@ -22,18 +23,9 @@ DEFAULT_MIN_RELEVANCE = 0.5  # a starting point; the abstention benchmark is mea
 _STEM_CHARS = 5  # after suffix stripping, prefixes this long conflate most inflections
 _MAX_SENTENCE_CHARS = 400
 
-_STOP_WORDS = (
-    "el la los las un una unos unas de del al a y e o u que en por para con sin es son está están "
-        "ser fue era se su sus lo le les como cual cuales cuál cuáles qué quién quien cuándo cuando "
-        "cuánto cuanto cuántos dónde donde cómo hay mi mis tu nos este esta estos estas ese esa eso "
-        "hasta desde sobre entre pero más muy también ya no si sí ha han hace puedo puede pueden debo "
-        "debe tengo tiene y otro otra "
-        "the a an of and or to in on at for with without is are was were be been it its this that "
-        "these those what which who whom when where why how can could should would will do does did "
-        "have has had my your our their there from by about into than then also not no any some must "
-        "may i you we they he she me us"
-)
-_STOP = frozenset(fold(w) for w in _STOP_WORDS.split())
+# The lexical index's stop words in both languages (one list, in rag.analysis), and a few question words
+# that carry no content in an answer sentence.
+_STOP = SPANISH_STOP | ENGLISH_STOP | frozenset(fold(w) for w in "debo hace puedo unas us without".split())
 # Longest first; Spanish and English inflections and derivations, written folded (no accents).
 _SUFFIX_WORDS = (
         "aciones acion iciones icion amientos amiento imientos imiento mente idades idad ables able ibles "
