@@ -11,10 +11,12 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# CPU torch first, so nothing pulls the multi-GB CUDA build: a local CPU wheel (pip's find-links)
-	# when there is one, else PyTorch's CPU index.
-	$(PY) -m pip install -q --no-index torch==2.13.0 2>/dev/null || \
-	  $(PY) -m pip install -q torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
+	# when there is one (its dependencies come with the project below), else PyTorch's CPU index.
+	$(PY) -m pip install -q --no-index --no-deps torch==2.13.0 2>/dev/null || \
+	  $(PY) -m pip install -q torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu \
+	    --extra-index-url https://pypi.org/simple
 	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip check
 	touch $@
 
 setup: $(STAMP)
