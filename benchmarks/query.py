@@ -135,13 +135,13 @@ def _du_mb(path: Path) -> float:
 
 
 def measure(data_dir: Path, size: int, queries: int) -> dict[str, Any]:
-    """Build if needed, then time ``queries`` questions; one size, in this process."""
+    """Time ``queries`` questions on the built collection of ``size`` passages, in this process."""
+    import torch
+
     from rag.analysis import analyze_query
     from rag.retrieval import Candidates, Retriever, fuse
     from rag.service import Service
     from rag.settings import Settings
-
-    import torch
 
     torch.set_num_threads(1)  # one core per question: latency does not depend on a second idle core
     service = Service.from_settings(Settings(data_dir=data_dir))

@@ -17,7 +17,7 @@ nothing fitted to an evaluation set:
 4. Fused score = a*dense + (1-a)*lexical, a = gap_dense / (gap_dense + gap_lexical); then each passage
    gets a share of its document's evidence: 0.1 x the better of its two neighbours' fused scores (an
    answer often sits next to the sentence that names its subject) and 0.2 x its document's total as a
-   share of the best document's (the title and headings are already inside both indexes).
+   share of the best document's (the title and headings themselves are in the lexical index).
 5. The top passage of the side with the larger weight stays first: fusion reorders what follows it, so
    a question one retriever answers confidently is never made worse at rank 1 by the other.
 
@@ -66,7 +66,7 @@ def rrf(rankings: Sequence[Ranked], weights: Sequence[float], k0: float = 60.0) 
 
 @dataclass(frozen=True)
 class Candidates:
-    """Both retrievers' lists for one question, with each side's score for every candidate."""
+    """Both retrievers' lists for one question."""
 
     dense: Ranked  # (chunk id, cosine), best first: the dense retriever's own list
     lexical: Ranked  # (chunk id, BM25), best first: the lexical retriever's own list

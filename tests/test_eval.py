@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -95,7 +94,8 @@ def test_rag_eval_on_a_slice_of_xquad_es(settings, shared_data, capsys, tmp_path
 
 
 def test_rag_eval_reports_abstention_on_squad_v2(settings, shared_data, capsys, tmp_path):
-    raw = json.loads((shared_data / "qa" / "squad_es" / "dev-v2.0-es_small.json").read_text(encoding="utf-8"))
+    source = shared_data / "qa" / "squad_es" / "dev-v2.0-es_small.json"
+    raw = json.loads(source.read_text(encoding="utf-8"))
     article = raw["data"][0]
     article["paragraphs"] = article["paragraphs"][:6]
     small = tmp_path / "v2-slice.json"
@@ -108,7 +108,8 @@ def test_rag_eval_reports_abstention_on_squad_v2(settings, shared_data, capsys, 
 
 
 def test_eval_through_the_indexer_skips_what_is_indexed(service, shared_data):
-    evalset = rag_eval.first_articles(rag_eval.load_squad(shared_data / "qa" / "xquad" / "xquad.en.json"), 1)
+    evalset = rag_eval.load_squad(shared_data / "qa" / "xquad" / "xquad.en.json")
+    evalset = rag_eval.first_articles(evalset, 1)
     with service.index.writing():
         added = rag_eval.ingest(service.index, service.embedder, "eval-one", evalset.documents)
         assert added > 0
@@ -116,21 +117,23 @@ def test_eval_through_the_indexer_skips_what_is_indexed(service, shared_data):
     assert [d.name for d in service.documents("eval-one")] == ["Super_Bowl_50.txt"]
 
 
+_FULL: dict[str, dict] = {}  # each full set is evaluated once per session
+
+
+def _full(capsys, shared_data, dataset: str) -> dict:
+    if dataset not in _FULL:
+        _FULL[dataset] = _run_eval(capsys, str(shared_data / "qa" / dataset))
+    return _FULL[dataset]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize(("dataset", "floor"), [
-    ("xquad/xquad.es.json", 0.98),
-    ("xquad/xquad.en.json", 0.985),
-    ("squad_es/dev-v1.1-es_small.json", 0.93),
-])
-def test_fusion_never_loses_on_the_full_sets(settings, shared_data, capsys, dataset, floor):
-    """The method, not a tuning: fused >= the better input on recall@4 and MRR@10 (the floors are
-    checked in test_floors)."""
-    out = _run_eval(capsys, str(shared_data / "qa" / dataset))
-    by = out["by_retriever"]
+@pytest.mark.parametrize("dataset", ["xquad/xquad.es.json", "xquad/xquad.en.json",
+                                     "squad_es/dev-v1.1-es_small.json"])
+def test_fusion_never_loses_on_the_full_sets(settings, shared_data, capsys, dataset):
+    """The method, not a tuning: fused >= the better of its two inputs on recall@4 and MRR@10."""
+    by = _full(capsys, shared_data, dataset)["by_retriever"]
     for metric in ("recall@4", "mrr@10"):
-        assert by["fused"][metric] >= max(by["dense"][metric], by["lexical"][metric]) - 0.0005, metric
-    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
-    (Path(settings.data_dir) / "figures.json").write_text(json.dumps(out))
+        assert by["fused"][metric] >= max(by["dense"][metric], by["lexical"][metric]), metric
 
 
 @pytest.mark.slow
@@ -138,9 +141,8 @@ def test_fusion_never_loses_on_the_full_sets(settings, shared_data, capsys, data
     ("xquad/xquad.es.json", 0.98),
     ("xquad/xquad.en.json", 0.985),
     pytest.param("squad_es/dev-v1.1-es_small.json", 0.93, marks=pytest.mark.xfail(
-        reason="0.88 measured: passages half the tutorial's length (embedder window) and machine-"
-               "translated answers; see docs/benchmarks.md", strict=True)),
+        reason="floor not reached: 0.896 measured (lexical 0.895; the tutorial setup measures 0.899 "
+               "here, not the 0.918 the issue quotes); see docs/benchmarks.md", strict=True)),
 ])
 def test_floors(settings, shared_data, capsys, dataset, floor):
-    out = _run_eval(capsys, str(shared_data / "qa" / dataset))
-    assert out["recall@4"] >= floor
+    assert _full(capsys, shared_data, dataset)["recall@4"] >= floor

@@ -203,12 +203,9 @@ class ChromaVectors:
         col = self._collection(collection, create=False)
         if col is None or k <= 0:
             return []
-        count = col.count()
-        if count == 0:
-            return []
-        res = col.query(
-            query_embeddings=vector.reshape(1, -1), n_results=min(k, count), include=["distances"]
-        )
+        # no count() first: it costs ten times the HNSW query at 100k vectors, and Chroma returns
+        # fewer than k results (none for an empty collection) without complaint
+        res = col.query(query_embeddings=vector.reshape(1, -1), n_results=k, include=["distances"])
         return [(i, 1.0 - float(d)) for i, d in zip(res["ids"][0], res["distances"][0], strict=True)]
 
     @_guarded("counting vectors")
