@@ -108,11 +108,19 @@ def has_gold(text: str, gold: Sequence[str]) -> bool:
     return any(norm(g) and norm(g) in folded for g in gold)
 
 
-def decide(q: Question, hits: Sequence[Any], threshold: float, limit: int = 3) -> tuple[bool, bool, bool]:
-    """(abstained, a cited passage has gold, the answer's sentences have gold) at ``threshold``."""
+def decide(q: Question, hits: Sequence[Any], threshold: float, limit: int = 3,
+           scored: Sequence[Any] | None = None) -> tuple[bool, bool, bool]:
+    """(abstained, a cited passage has gold, the answer's sentences have gold) at ``threshold``.
+
+    The choice is ``rag.extractive.best_sentences``'s; pass ``scored`` (``score_sentences(q, hits)``) to
+    decide many thresholds from one scoring.
+    """
     from rag.extractive import best_sentences
 
-    chosen = best_sentences(q.text, hits, limit=limit, min_score=threshold)
+    if scored is None:
+        chosen = best_sentences(q.text, hits, limit=limit, min_score=threshold)
+    else:  # best_sentences without re-scoring: the same filter, cut and order
+        chosen = sorted([s for s in scored if s.score >= threshold][:limit], key=lambda s: (s.n, s.position))
     if not chosen:
         return True, False, False
     cited = {s.n: s.hit for s in chosen}
@@ -175,10 +183,13 @@ def summarize(outcomes: Sequence[Outcome], thresholds: Sequence[float] = THRESHO
         "answer_gold_when_answered": rate([o.answer_gold for o in answered]),
         "retrieved_gold": rate([any(has_gold(h.text, o.question.answers) for h in o.hits) for o in ans]),
     }
+    from rag.extractive import score_sentences
+
+    scored = {id(o): score_sentences(o.question.text, o.hits) for o in [*outcomes, *off]}
     sweep = []
     mismatches = 0
     for t in thresholds:
-        decided = [(o, decide(o.question, o.hits, t)) for o in outcomes]
+        decided = [(o, decide(o.question, o.hits, t, scored=scored[id(o)])) for o in outcomes]
         if abs(t - DEFAULT_MIN_RELEVANCE) < 1e-9:
             mismatches = sum(d[0] != o.abstained for o, d in decided)
         d_una = [d for o, d in decided if o.question.impossible]
@@ -190,7 +201,7 @@ def summarize(outcomes: Sequence[Outcome], thresholds: Sequence[float] = THRESHO
             "threshold": t,
             "abstain_unanswerable": rate([d[0] for d in d_una]),
             "abstain_answerable": rate([d[0] for d in d_ans]),
-            "abstain_off_collection": rate([decide(o.question, o.hits, t)[0] for o in off]),
+            "abstain_off_collection": rate([decide(o.question, o.hits, t, scored=scored[id(o)])[0] for o in off]),
             "cited_gold_when_answered": rate([d[1] for d in answered_t]),
             "answer_gold_when_answered": rate([d[2] for d in answered_t]),
             "useful": good / len(decided) if decided else float("nan"),
