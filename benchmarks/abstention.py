@@ -102,6 +102,10 @@ class Outcome:
     cited_gold: bool
     answer_gold: bool
 
+    @property
+    def retrieved_gold(self) -> bool:
+        return any(has_gold(h.text, self.question.answers) for h in self.hits)
+
 
 def has_gold(text: str, gold: Sequence[str]) -> bool:
     folded = norm(text)
@@ -181,7 +185,10 @@ def summarize(outcomes: Sequence[Outcome], thresholds: Sequence[float] = THRESHO
         "abstain_off_collection": rate([o.abstained for o in off]),
         "cited_gold_when_answered": rate([o.cited_gold for o in answered]),
         "answer_gold_when_answered": rate([o.answer_gold for o in answered]),
-        "retrieved_gold": rate([any(has_gold(h.text, o.question.answers) for h in o.hits) for o in ans]),
+        "retrieved_gold": rate([o.retrieved_gold for o in ans]),
+        # separates the two reasons to abstain on an answerable question: retrieval missed, or the score
+        "abstain_answerable_gold_retrieved": rate([o.abstained for o in ans if o.retrieved_gold]),
+        "abstain_answerable_gold_missed": rate([o.abstained for o in ans if not o.retrieved_gold]),
     }
     from rag.extractive import score_sentences
 
@@ -262,6 +269,9 @@ def render(result: dict[str, Any]) -> str:
                    f"{d['abstain_off_collection']:.1%} of {d['off_collection']}",
                    f"{d['cited_gold_when_answered']:.1%}", f"{d['answer_gold_when_answered']:.1%}",
                    f"{d['retrieved_gold']:.1%}"]]),
+        "",
+        f"abstains on answerable questions whose gold passage was retrieved: "
+        f"{d['abstain_answerable_gold_retrieved']:.1%}; whose gold was not: {d['abstain_answerable_gold_missed']:.1%}",
         "",
         md_table(["min_relevance", "abstains: unanswerable", "abstains: answerable", "off-collection", "cited has gold",
                   "answer has gold", "useful decisions"],
