@@ -102,17 +102,29 @@ class Outcome:
     cited_gold: bool
     answer_gold: bool
 
+    @property
+    def retrieved_gold(self) -> bool:
+        return any(has_gold(h.text, self.question.answers) for h in self.hits)
+
 
 def has_gold(text: str, gold: Sequence[str]) -> bool:
     folded = norm(text)
     return any(norm(g) and norm(g) in folded for g in gold)
 
 
-def decide(q: Question, hits: Sequence[Any], threshold: float, limit: int = 3) -> tuple[bool, bool, bool]:
-    """(abstained, a cited passage has gold, the answer's sentences have gold) at ``threshold``."""
+def decide(q: Question, hits: Sequence[Any], threshold: float, limit: int = 3,
+           scored: Sequence[Any] | None = None) -> tuple[bool, bool, bool]:
+    """(abstained, a cited passage has gold, the answer's sentences have gold) at ``threshold``.
+
+    The choice is ``rag.extractive.best_sentences``'s; pass ``scored`` (``score_sentences(q, hits)``) to
+    decide many thresholds from one scoring.
+    """
     from rag.extractive import best_sentences
 
-    chosen = best_sentences(q.text, hits, limit=limit, min_score=threshold)
+    if scored is None:
+        chosen = best_sentences(q.text, hits, limit=limit, min_score=threshold)
+    else:  # best_sentences without re-scoring: the same filter, cut and order
+        chosen = sorted([s for s in scored if s.score >= threshold][:limit], key=lambda s: (s.n, s.position))
     if not chosen:
         return True, False, False
     cited = {s.n: s.hit for s in chosen}
@@ -173,12 +185,18 @@ def summarize(outcomes: Sequence[Outcome], thresholds: Sequence[float] = THRESHO
         "abstain_off_collection": rate([o.abstained for o in off]),
         "cited_gold_when_answered": rate([o.cited_gold for o in answered]),
         "answer_gold_when_answered": rate([o.answer_gold for o in answered]),
-        "retrieved_gold": rate([any(has_gold(h.text, o.question.answers) for h in o.hits) for o in ans]),
+        "retrieved_gold": rate([o.retrieved_gold for o in ans]),
+        # separates the two reasons to abstain on an answerable question: retrieval missed, or the score
+        "abstain_answerable_gold_retrieved": rate([o.abstained for o in ans if o.retrieved_gold]),
+        "abstain_answerable_gold_missed": rate([o.abstained for o in ans if not o.retrieved_gold]),
     }
+    from rag.extractive import score_sentences
+
+    scored = {id(o): score_sentences(o.question.text, o.hits) for o in [*outcomes, *off]}
     sweep = []
     mismatches = 0
     for t in thresholds:
-        decided = [(o, decide(o.question, o.hits, t)) for o in outcomes]
+        decided = [(o, decide(o.question, o.hits, t, scored=scored[id(o)])) for o in outcomes]
         if abs(t - DEFAULT_MIN_RELEVANCE) < 1e-9:
             mismatches = sum(d[0] != o.abstained for o, d in decided)
         d_una = [d for o, d in decided if o.question.impossible]
@@ -190,7 +208,7 @@ def summarize(outcomes: Sequence[Outcome], thresholds: Sequence[float] = THRESHO
             "threshold": t,
             "abstain_unanswerable": rate([d[0] for d in d_una]),
             "abstain_answerable": rate([d[0] for d in d_ans]),
-            "abstain_off_collection": rate([decide(o.question, o.hits, t)[0] for o in off]),
+            "abstain_off_collection": rate([decide(o.question, o.hits, t, scored=scored[id(o)])[0] for o in off]),
             "cited_gold_when_answered": rate([d[1] for d in answered_t]),
             "answer_gold_when_answered": rate([d[2] for d in answered_t]),
             "useful": good / len(decided) if decided else float("nan"),
@@ -251,6 +269,9 @@ def render(result: dict[str, Any]) -> str:
                    f"{d['abstain_off_collection']:.1%} of {d['off_collection']}",
                    f"{d['cited_gold_when_answered']:.1%}", f"{d['answer_gold_when_answered']:.1%}",
                    f"{d['retrieved_gold']:.1%}"]]),
+        "",
+        f"abstains on answerable questions whose gold passage was retrieved: "
+        f"{d['abstain_answerable_gold_retrieved']:.1%}; whose gold was not: {d['abstain_answerable_gold_missed']:.1%}",
         "",
         md_table(["min_relevance", "abstains: unanswerable", "abstains: answerable", "off-collection", "cited has gold",
                   "answer has gold", "useful decisions"],
