@@ -126,7 +126,7 @@ def _full(capsys, shared_data, dataset: str) -> dict:
     return _FULL[dataset]
 
 
-@pytest.mark.slow
+@pytest.mark.full
 @pytest.mark.parametrize("dataset", ["xquad/xquad.es.json", "xquad/xquad.en.json",
                                      "squad_es/dev-v1.1-es_small.json"])
 def test_fusion_never_loses_on_the_full_sets(settings, shared_data, capsys, dataset):
@@ -136,7 +136,7 @@ def test_fusion_never_loses_on_the_full_sets(settings, shared_data, capsys, data
         assert by["fused"][metric] >= max(by["dense"][metric], by["lexical"][metric]), metric
 
 
-@pytest.mark.slow
+@pytest.mark.full
 @pytest.mark.parametrize(("dataset", "floor"), [
     ("xquad/xquad.es.json", 0.98),
     ("xquad/xquad.en.json", 0.985),
