@@ -29,7 +29,9 @@ collection looked lexical-friendly, English ones included (docs/benchmarks.md).
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -132,6 +134,19 @@ def fuse(cands: Candidates, k: int, *, context: bool = True) -> Ranked:
     return ranked[:k]
 
 
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    """One worker for the lexical side of every retriever in the process, started on first use."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="rag-lexical")
+        return _POOL
+
+
 def _with_context(scores: dict[str, float]) -> dict[str, float]:
     """Add a share of each passage's neighbours' and document's evidence (ids are '<sha>:<position>')."""
     documents: dict[str, float] = {}
@@ -191,8 +206,13 @@ class Retriever:
             return Candidates([], [])
         depth = max(self.depth, n)
         terms = analyze_query(question)
-        dense = self.dense(question, depth, vector)[:depth]
-        return Candidates(dense, catalog.lexical(terms, depth), tuple(terms))
+        if vector is not None:
+            dense = self.dense(question, depth, vector)[:depth]
+            return Candidates(dense, catalog.lexical(terms, depth), tuple(terms))
+        # BM25 runs while the question is embedded: SQLite and torch both release the GIL
+        lexical = _pool().submit(catalog.lexical, terms, depth)
+        dense = self.dense(question, depth)[:depth]
+        return Candidates(dense, lexical.result(), tuple(terms))
 
     def fuse(self, cands: Candidates, k: int) -> Ranked:
         return fuse(cands, k, context=self.context)

@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[argparse.Namespace], int]
 
-_BUILTIN = ("rag.cli.search", "rag.cli.ask", "rag.cli.docs", "rag.cli.eval", "rag.cli.reembed", "rag.cli.ui")
+_BUILTIN = ("rag.cli.search", "rag.cli.ask", "rag.cli.docs", "rag.cli.eval", "rag.cli.reembed",
+            "rag.cli.ui")
 
 
 def _register_all(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
