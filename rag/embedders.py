@@ -42,8 +42,10 @@ class SentenceTransformerEmbedder:
     """A sentence-transformers model, loaded once on first use (CPU unless a GPU is there)."""
 
     def __init__(
-        self, model: str, *, batch_size: int = 32, allow_downloads: bool = False, precision: str = "auto"
+        self, model: str, *, batch_size: int = 32, allow_downloads: bool = False, precision: str = "auto",
+        threads: int = 0,
     ) -> None:
+        self.threads = threads  # torch intra-op threads for bulk embedding; 0: torch's default
         self.name = model
         self.batch_size = batch_size
         self.precision = _pick_precision(precision)
@@ -94,6 +96,22 @@ class SentenceTransformerEmbedder:
         model = self._load()
         if not texts:
             return np.zeros((0, model.get_embedding_dimension()), dtype=np.float32)
+        # One short question gains nothing from a second thread, and on a busy 2-core machine the two
+        # threads stall each other: first-token p95 0.8-3 s with two, 24-61 ms with one
+        # (docs/benchmarks.md, "Answer latency"). set_num_threads is process-wide, so it is restored.
+        wanted = 1 if query and len(texts) == 1 else self.threads
+        previous = torch.get_num_threads()
+        if wanted:
+            torch.set_num_threads(wanted)
+        try:
+            return self._encode(model, texts)
+        finally:
+            if wanted:
+                torch.set_num_threads(previous)
+
+    def _encode(self, model: Any, texts: Sequence[str]) -> np.ndarray:
+        import torch
+
         with torch.inference_mode(), torch.autocast(
             "cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"
         ):
@@ -146,5 +164,6 @@ def make_embedder(settings: Settings) -> Embedder:
         return OllamaEmbedder(name.removeprefix("ollama:"), settings)
     canonical = BUNDLED_EMBEDDER if _resolve_model_path(name) != name else name
     return SentenceTransformerEmbedder(
-        canonical, allow_downloads=settings.allow_downloads, precision=settings.embed_precision
+        canonical, allow_downloads=settings.allow_downloads, precision=settings.embed_precision,
+        threads=settings.embed_threads,
     )

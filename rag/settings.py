@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     embed_precision: str = Field(
         default="auto", description="auto (bf16 where the CPU has it natively), fp32 or bf16."
     )
+    embed_threads: int = Field(
+        default=0,
+        ge=0,
+        description="torch threads for embedding documents; 0: torch's default (1 on busy small machines).",
+    )
     chroma_url: str = Field(default="", description="Empty: embedded Chroma. Set: a Chroma server URL.")
     ollama_host: str = Field(
         default="http://localhost:11434",
