@@ -348,9 +348,20 @@ def render(result: dict[str, Any]) -> str:
     for variant, m in med.items():
         if m.get("failed"):
             out.append(f"WARNING: {variant} reported {m['failed']} failed file(s) over its runs: see --json")
-    if ratios:
-        out.append("")
-        out += [f"{k}: {v:.2f}" + ("×" if "fraction" not in k else "") for k, v in ratios.items()]
+    r = ratios.get
+    out.append("")
+    if r("ours_vs_tutorial_steady_paired") is not None:
+        out.append(f"ours / tutorial throughput, per round then median: steady "
+                   f"{r('ours_vs_tutorial_steady_paired'):.2f}×"
+                   f", whole process {r('ours_vs_tutorial_total_paired'):.2f}×; CPU seconds "
+                   f"{r('ours_vs_tutorial_cpu'):.2f}×")
+    if r("bf16_vs_fp32_steady_paired") is not None:
+        out.append(f"ours bf16 / fp32: steady {r('bf16_vs_fp32_steady_paired'):.2f}× per round; in the model "
+                   f"{r('bf16_vs_fp32_in_model'):.2f}× (medians); ours-fp32 / tutorial steady "
+                   f"{r('ours_fp32_vs_tutorial_steady'):.2f}×")
+    if r("rerun_fraction_total") is not None:
+        out.append(f"re-run, nothing changed, as a fraction of the first run: whole process "
+                   f"{r('rerun_fraction_total'):.2f}, steady {r('rerun_fraction_steady'):.2f}")
     return "\n".join(out)
 
 
