@@ -46,6 +46,11 @@ def machine() -> dict[str, Any]:
         pass
     import torch
 
+    try:
+        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
     flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     return {
         "cpu": model,
@@ -57,6 +62,7 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "load_avg": [round(x, 2) for x in os.getloadavg()],
         "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": commit,
     }
 
 

@@ -348,10 +348,61 @@ def render(result: dict[str, Any]) -> str:
     for variant, m in med.items():
         if m.get("failed"):
             out.append(f"WARNING: {variant} reported {m['failed']} failed file(s) over its runs: see --json")
-    if ratios:
-        out.append("")
-        out += [f"{k}: {v:.2f}" + ("×" if "fraction" not in k else "") for k, v in ratios.items()]
+    r = ratios.get
+    out.append("")
+    if r("ours_vs_tutorial_steady_paired") is not None:
+        out.append(f"ours / tutorial throughput, per round then median: steady "
+                   f"{r('ours_vs_tutorial_steady_paired'):.2f}×"
+                   f", whole process {r('ours_vs_tutorial_total_paired'):.2f}×; CPU seconds "
+                   f"{r('ours_vs_tutorial_cpu'):.2f}×")
+    if r("bf16_vs_fp32_steady_paired") is not None:
+        out.append(f"ours bf16 / fp32: steady {r('bf16_vs_fp32_steady_paired'):.2f}× per round; in the model "
+                   f"{r('bf16_vs_fp32_in_model'):.2f}× (medians); ours-fp32 / tutorial steady "
+                   f"{r('ours_fp32_vs_tutorial_steady'):.2f}×")
+    if r("rerun_fraction_total") is not None:
+        out.append(f"re-run, nothing changed, as a fraction of the first run: whole process "
+                   f"{r('rerun_fraction_total'):.2f}, steady {r('rerun_fraction_steady'):.2f}")
     return "\n".join(out)
+
+
+PROFILED = (  # (label, module file suffix, function): where ours spends its steady-state time
+    ("inside the model (embed)", "rag/embedders.py", "embed"),
+    ("waiting for the parser worker", "ingest/sandbox.py", "_next_result"),
+    ("chunking (token counting)", "rag/indexing.py", "chunk"),
+    ("writing (lexical terms, Chroma, SQLite)", "rag/indexing.py", "_write"),
+    ("  of which Chroma upsert", "rag/store/vectors.py", "upsert"),
+    ("  of which lexical terms", "rag/analysis.py", "analyze"),
+    ("hashing files", "ingest/pipeline.py", "file_sha256"),
+)
+
+
+def profile_ours(corpus: Path, workers: int = 1, threads: int | None = None) -> dict[str, Any]:
+    """Run ours once in this process under cProfile (model loaded first); seconds per stage."""
+    import cProfile
+    import pstats
+
+    from rag.embedders import SentenceTransformerEmbedder
+    from rag.settings import BUNDLED_EMBEDDER
+
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    embedder = SentenceTransformerEmbedder(BUNDLED_EMBEDDER)
+    embedder.embed(["warm up"])
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-profile-") as tmp:
+        profiler = cProfile.Profile()
+        profiler.enable()
+        result = run_ours(corpus, Path(tmp), workers=workers, embedder=embedder)
+        profiler.disable()
+    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    stages: dict[str, float] = {}
+    for label, suffix, name in PROFILED:
+        stages[label] = sum(v[3] for (file, _line, func), v in stats.items()
+                            if func == name and file.replace("\\", "/").endswith(suffix))
+    result["stages_s"] = stages
+    result["other_s"] = result["run_s"] - sum(v for k, v in stages.items() if not k.startswith("  "))
+    return result
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -363,6 +414,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--torch-threads", type=int, default=None,
                         help="torch.set_num_threads(N) in every variant alike (default: torch's own choice)")
     parser.add_argument("--no-rerun", action="store_true", help="skip the idempotent re-run after ours")
+    parser.add_argument("--profile", action="store_true",
+                        help="instead: run ours once under cProfile here and say where its time goes")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
@@ -375,6 +428,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"corpus not found: {args.corpus} (the shared data sits beside the project: ../shared)",
               file=sys.stderr)
         return 2
+    if args.profile:
+        prof = profile_ours(args.corpus, args.workers, args.torch_threads)
+        prof["machine"] = machine()
+        prof["command"] = "python benchmarks/ingest.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        if args.json:
+            print(dump_json(prof))
+        else:
+            print(f"ours, one run under cProfile: {prof['run_s']:.1f} s, {prof['chunks']} passages")
+            print(table(["stage", "seconds", "share"], [[k, v, f"{v / prof['run_s']:.0%}"] for k, v in
+                                                         [*prof["stages_s"].items(), ("other", prof["other_s"])]]))
+        return 0
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = set(variants) - set(VARIANTS)
     if unknown:
