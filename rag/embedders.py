@@ -134,8 +134,9 @@ class SentenceTransformerEmbedder:
 def _pick_precision(precision: str) -> str:
     """'auto' means bf16 where the CPU computes it natively (AVX-512 BF16 or AMX), else fp32.
 
-    Measured on this project's 2-core AVX-512 BF16 machine with all-MiniLM-L6-v2: 3.1x the passages per
-    second of fp32, with embeddings at cosine 0.99998 of the fp32 ones (docs/benchmarks.md).
+    Measured on this project's 2-core AVX-512 BF16 machine with all-MiniLM-L6-v2: 2.8x fp32's speed inside
+    the model (docs/benchmarks.md, "Ingestion", one thread), with embeddings at cosine 0.99998 of the fp32
+    ones (a 388-passage check when this was written).
     """
     if precision not in {"auto", "fp32", "bf16"}:
         raise SettingsError(f"RAG_EMBED_PRECISION must be auto, fp32 or bf16, not {precision!r}")

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 
@@ -26,3 +32,34 @@ def snapshot(index: Any, collection: str) -> tuple[set[str], set[str]]:
     """(document shas, chunk ids): equal for two indexes built from the same files."""
     cat = index.catalog(collection)
     return {d.sha256 for d in cat.documents()}, set(cat.chunk_ids())
+
+
+def ready_documents(data_dir: Path, collection: str = "default") -> int:
+    """Documents a reader would see, read straight from the catalog file (another process writes it)."""
+    db = data_dir / "collections" / collection / "catalog.sqlite3"
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM documents WHERE state = 'ready'").fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0
+
+
+def kill_ingest_at(moments: tuple[int, ...], folder: Path, env: dict[str, str], cwd: Path, data_dir: Path,
+                   between: Callable[[], None]) -> None:
+    """Start `rag ingest folder` and kill -9 it once per moment: after that many documents are ready
+    (0: while it is still loading); ``between`` checks what a reader sees after each kill."""
+    for wait_for_docs in moments:
+        proc = subprocess.Popen([sys.executable, "-m", "rag", "ingest", str(folder)], env=env, cwd=cwd,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while ready_documents(data_dir) < wait_for_docs and proc.poll() is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        if wait_for_docs == 0:
+            time.sleep(1.5)
+        proc.kill()
+        proc.wait()
+        if (data_dir / "collections" / "default").exists():
+            between()

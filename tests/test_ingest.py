@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sqlite3
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ from ingest.pipeline import IngestJob, IngestReport, discover
 from rag.chunking import embedding_text
 from rag.service import Service
 from tests.conftest import ROOT, subprocess_env
-from tests.invariants import assert_consistent, snapshot
+from tests.invariants import assert_consistent, kill_ingest_at, ready_documents, snapshot
 
 SAMPLE = ROOT / "corpora" / "sample"
 KEYS = {"added", "updated", "unchanged", "removed", "failed", "chunks", "seconds"}
@@ -153,15 +152,6 @@ def _corpus(tmp_path: Path, n: int = 40) -> Path:
     return folder
 
 
-def _ready_documents(data_dir: Path) -> int:
-    db = data_dir / "collections" / "default" / "catalog.sqlite3"
-    if not db.exists():
-        return 0
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
-            return int(conn.execute("SELECT COUNT(*) FROM documents WHERE state = 'ready'").fetchone()[0])
-    except sqlite3.OperationalError:
-        return 0
 
 
 @pytest.mark.slow
@@ -172,21 +162,10 @@ def test_kill_9_at_any_moment_then_rerun_equals_clean_index(settings, embedder, 
     ingest(clean, folder)
     expected = snapshot(clean.index, "default")
 
-    # kill at different moments: while loading, after a few documents, deep into the run
-    for wait_for_docs in (0, 3, 12, 25):
-        proc = subprocess.Popen([sys.executable, "-m", "rag", "ingest", str(folder)], env=subprocess_env(settings),
-                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 120
-        while _ready_documents(settings.data_dir) < wait_for_docs and proc.poll() is None:
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
-        if wait_for_docs == 0:
-            time.sleep(1.5)
-        proc.kill()
-        proc.wait()
-        # between the kill and the re-run, a reader sees only whole documents
-        if (settings.data_dir / "collections" / "default").exists():
-            assert_whole_documents_only(Service(settings, embedder=embedder))
+    # kill at different moments: while loading, after a few documents, deep into the run; between the
+    # kill and the re-run, a reader sees only whole documents
+    kill_ingest_at((0, 3, 12, 25), folder, subprocess_env(settings), ROOT, settings.data_dir,
+                   lambda: assert_whole_documents_only(Service(settings, embedder=embedder)))
     done = rag(settings, "ingest", str(folder), "--json")
     assert done.returncode == 0, done.stderr
     service = Service(settings, embedder=embedder)
@@ -210,7 +189,7 @@ def test_two_ingests_at_once_one_waits_and_search_keeps_working(settings, embedd
     first = subprocess.Popen([sys.executable, "-m", "rag", "ingest", str(folder), "--json"], env=env, cwd=ROOT,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
-    while _ready_documents(settings.data_dir) < 2:
+    while ready_documents(settings.data_dir) < 2:
         assert first.poll() is None and time.monotonic() < deadline
         time.sleep(0.05)
     second = subprocess.Popen([sys.executable, "-m", "rag", "ingest", str(other), "--json"], env=env, cwd=ROOT,

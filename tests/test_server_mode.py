@@ -22,9 +22,9 @@ from rag.settings import Settings
 from rag.store.index import Index
 from tests.conftest import ROOT, subprocess_env
 from tests.fixtures_chroma import ChromaServer
-from tests.invariants import assert_consistent, snapshot
+from tests.invariants import assert_consistent, kill_ingest_at, ready_documents, snapshot
 from tests.ollama_stub import free_port
-from tests.test_ingest import SAMPLE, _corpus, _ready_documents, assert_whole_documents_only
+from tests.test_ingest import SAMPLE, _corpus, assert_whole_documents_only
 
 pytestmark = pytest.mark.server
 
@@ -171,19 +171,8 @@ def test_kill_9_mid_ingest_then_rerun_is_consistent(server_settings, embedder, t
     expected = snapshot(clean.index, "default")
 
     env = rag_env(server_settings.data_dir, server_settings.chroma_url)
-    for wait_for_docs in (0, 3, 12):
-        proc = subprocess.Popen([sys.executable, "-m", "rag", "ingest", str(folder)], env=env, cwd=ROOT,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 120
-        while _ready_documents(server_settings.data_dir) < wait_for_docs and proc.poll() is None:
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
-        if wait_for_docs == 0:
-            time.sleep(1.5)
-        proc.kill()
-        proc.wait()
-        if (server_settings.data_dir / "collections" / "default").exists():
-            assert_whole_documents_only(Service(server_settings, embedder=embedder))
+    kill_ingest_at((0, 3, 12), folder, env, ROOT, server_settings.data_dir,
+                   lambda: assert_whole_documents_only(Service(server_settings, embedder=embedder)))
     done = rag(env, "ingest", str(folder), "--json")
     assert done.returncode == 0, done.stderr
     service = Service(server_settings, embedder=embedder)
@@ -199,7 +188,7 @@ def test_search_while_ingesting(server_settings, embedder, tmp_path):
     writer = subprocess.Popen([sys.executable, "-m", "rag", "ingest", str(folder), "--json"], env=env, cwd=ROOT,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
-    while _ready_documents(server_settings.data_dir) < 1:
+    while ready_documents(server_settings.data_dir) < 1:
         assert writer.poll() is None and time.monotonic() < deadline
         time.sleep(0.05)
     cli_reader = subprocess.Popen([sys.executable, "-m", "rag", "search", "plazo de días hábiles", "--json"],
