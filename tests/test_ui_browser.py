@@ -157,6 +157,10 @@ def upload_ask_and_check(browser: Any, app_url: str, tmp_path: Path) -> None:
     # The whole page opens in a dialog
     browser.find_element(By.XPATH, card + "//button[contains(., 'Ver página completa')]").click()
     dialog = wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, "[role='dialog']")))
+    # the dialog's frame appears before Streamlit fills it: wait for the page text, then check it
+    wait.until(lambda b: CASE["answer_contains"] in " ".join(
+        b.find_element(By.CSS_SELECTOR, "[role='dialog']").text.split()))
+    dialog = browser.find_element(By.CSS_SELECTOR, "[role='dialog']")
     assert CASE["answer_contains"] in " ".join(dialog.text.split())
     browser.save_screenshot(str(tmp_path / "page.png"))
 
