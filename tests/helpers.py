@@ -8,6 +8,8 @@ import signal
 import time
 from pathlib import Path
 
+from rag.indexing import Pending
+from rag.store.catalog import PathRecord
 from rag.types import ParsedDocument
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -86,3 +88,14 @@ def crash_loader(path: Path, password: str | None = None) -> ParsedDocument:
     if path.name.startswith("bug"):
         raise ZeroDivisionError("division by zero")
     return _doc(path, f"pid {os.getpid()}")
+
+
+def make_doc(name: str, pages: list[str], title: str = "") -> ParsedDocument:
+    """A parsed document whose identity is the hash of its pages, as if read from /docs/<name>."""
+    sha = hashlib.sha256("\f".join(pages).encode()).hexdigest()
+    return ParsedDocument(name=name, sha256=sha, pages=pages, title=title, path=f"/docs/{name}")
+
+
+def pending(doc: ParsedDocument) -> Pending:
+    """``doc`` on its way into the index, tracked under its /docs path."""
+    return Pending(doc, PathRecord(f"/docs/{doc.name}", doc.name, doc.sha256, 10, 1))

@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 import pytest
 
 from rag.errors import EmbedderMismatchError
-from rag.indexing import Indexer, Pending
-from rag.store.catalog import NewDocument, PathRecord
-from rag.types import ParsedDocument
+from rag.indexing import Indexer
+from rag.store.catalog import NewDocument
+from tests.helpers import make_doc, pending
 from tests.invariants import assert_consistent as consistent
-
-
-def make_doc(name: str, pages: list[str]) -> ParsedDocument:
-    sha = hashlib.sha256("\f".join(pages).encode()).hexdigest()
-    return ParsedDocument(name=name, sha256=sha, pages=pages, path=f"/docs/{name}")
-
-
-def pending(doc: ParsedDocument) -> Pending:
-    return Pending(doc, PathRecord(f"/docs/{doc.name}", doc.name, doc.sha256, 10, 1))
-
 
 REGLAMENTO = make_doc("reglamento.pdf", [
     "Capítulo I\nArtículo 1. El presente reglamento regula la evaluación de los estudiantes de pregrado "

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 
-from rag.indexing import Indexer, Pending
+from rag.indexing import Indexer
 from rag.retrieval import Candidates, Retriever, confidence_gaps, dense_weight, fuse, rrf
-from rag.store.catalog import PathRecord
-from rag.types import ParsedDocument
+from tests.helpers import make_doc, pending
 
 
 def _ids(ranked):
@@ -82,22 +79,13 @@ def test_gaps():
 
 
 # -- the real index ------------------------------------------------------------------------------------
-def _doc(name: str, pages: list[str], title: str = "") -> ParsedDocument:
-    sha = hashlib.sha256("\f".join(pages).encode()).hexdigest()
-    return ParsedDocument(name=name, sha256=sha, pages=pages, title=title, path=f"/docs/{name}")
-
-
-def _pending(doc: ParsedDocument) -> Pending:
-    return Pending(doc, PathRecord(f"/docs/{doc.name}", doc.name, doc.sha256, 10, 1))
-
-
-CALENDARIO = _doc("calendario.pdf", [
+CALENDARIO = make_doc("calendario.pdf", [
     "Calendario académico 2026. Las clases del primer semestre comienzan el 2 de marzo y terminan el 26 "
     "de junio. El periodo de exámenes finales va del 29 de junio al 10 de julio.",
     "La inscripción de asignaturas se realiza en línea del 9 al 20 de febrero. Los estudiantes que se "
     "inscriban fuera de plazo pagarán un recargo del diez por ciento sobre la matrícula.",
 ], title="Calendario académico")
-THESIS = _doc("thesis.pdf", [
+THESIS = make_doc("thesis.pdf", [
     "Thesis guidelines. A doctoral thesis must be submitted to the graduate school in PDF/A format "
     "together with a signed declaration of originality.",
     "The examination committee has three members, at least one of them from another university. The "
@@ -106,7 +94,7 @@ THESIS = _doc("thesis.pdf", [
 
 
 def test_hybrid_finds_spanish_and_english_passages(service):
-    Indexer(service.index, service.embedder, "default").add([_pending(CALENDARIO), _pending(THESIS)])
+    Indexer(service.index, service.embedder, "default").add([pending(CALENDARIO), pending(THESIS)])
     hit = service.search("¿Cuándo es la inscripción de asignaturas?", k=3)[0]
     assert hit.source == "calendario.pdf" and hit.page <= 2 <= hit.page_end
     assert "9 al 20 de febrero" in hit.text
@@ -119,7 +107,7 @@ def test_hybrid_finds_spanish_and_english_passages(service):
 def test_lexical_index_follows_add_replace_and_remove(service):
     index = service.index
     indexer = Indexer(index, service.embedder, "default")
-    indexer.add([_pending(CALENDARIO), _pending(THESIS)])
+    indexer.add([pending(CALENDARIO), pending(THESIS)])
     cat = index.catalog("default")
 
     def lexical(question):
@@ -132,8 +120,8 @@ def test_lexical_index_follows_add_replace_and_remove(service):
 
     assert lexical("recargo") == ["calendario.pdf"]
     in_step()
-    changed = _doc("calendario.pdf", ["Calendario 2027. La matrícula extraordinaria cierra el 5 de marzo."])
-    indexer.add([_pending(changed)])  # the same file, new content: replaces the old version
+    changed = make_doc("calendario.pdf", ["Calendario 2027. La matrícula extraordinaria cierra el 5 de marzo."])
+    indexer.add([pending(changed)])  # the same file, new content: replaces the old version
     assert lexical("recargo") == [] and lexical("matrícula extraordinaria") == ["calendario.pdf"]
     in_step()
     service.remove_document("calendario.pdf")
@@ -144,7 +132,7 @@ def test_lexical_index_follows_add_replace_and_remove(service):
 
 def test_half_written_document_is_invisible_to_lexical_search(service):
     index = service.index
-    Indexer(index, service.embedder, "default").add([_pending(THESIS)])
+    Indexer(index, service.embedder, "default").add([pending(THESIS)])
     chunks = Indexer(index, service.embedder, "default").chunk(CALENDARIO)
     index.catalog("default").begin([(CALENDARIO.sha256, CALENDARIO.name, 1)])
     index.vectors.upsert("default", [c.id for c in chunks], np.ones((len(chunks), 384), np.float32),
@@ -156,7 +144,7 @@ def test_half_written_document_is_invisible_to_lexical_search(service):
 
 
 def test_confidence_is_lower_for_a_question_the_documents_do_not_answer(service):
-    Indexer(service.index, service.embedder, "default").add([_pending(CALENDARIO), _pending(THESIS)])
+    Indexer(service.index, service.embedder, "default").add([pending(CALENDARIO), pending(THESIS)])
     retriever = Retriever(service.index, service.embedder, "default")
     question = "¿Cuándo comienzan las clases del primer semestre?"
     answered = retriever.confidence(retriever.candidates(question, 4))
@@ -166,10 +154,10 @@ def test_confidence_is_lower_for_a_question_the_documents_do_not_answer(service)
 
 
 def test_file_name_words_the_title_lacks_reach_both_indexes(service):
-    doc = _doc("reglamento_evaluacion_2024.pdf", ["La nota mínima de aprobación es 51 sobre 100."],
+    doc = make_doc("reglamento_evaluacion_2024.pdf", ["La nota mínima de aprobación es 51 sobre 100."],
                title="Reglamento de evaluación")
-    other = _doc("reglamento_evaluacion_2019.pdf", ["La nota mínima de aprobación era 40 sobre 100."],
+    other = make_doc("reglamento_evaluacion_2019.pdf", ["La nota mínima de aprobación era 40 sobre 100."],
                  title="Reglamento de evaluación")
-    Indexer(service.index, service.embedder, "default").add([_pending(doc), _pending(other)])
+    Indexer(service.index, service.embedder, "default").add([pending(doc), pending(other)])
     hits = service.search("nota mínima del reglamento 2024", k=2, method="lexical")
     assert hits[0].source == "reglamento_evaluacion_2024.pdf" and "(2024)" in hits[0].context
