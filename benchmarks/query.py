@@ -3,8 +3,9 @@
     python benchmarks/query.py [--sizes 10000 100000] [--queries 300] [--data-dir D] [--json]
 
 What is measured: ``Retriever.retrieve(question, k=5)`` as ``rag search`` runs it - embedding the
-question, the Chroma (HNSW) query, the FTS5 BM25 query, the fusion, reading the passages and joining
-neighbours - for real XQuAD questions (Spanish and English, alternating), after 20 warm-up questions.
+question, the Chroma (HNSW) query, the FTS5 BM25 query, the 4-gram BM25 of the passages both lists
+propose, the fusion, reading the passages and joining neighbours - for real XQuAD questions (Spanish
+and English, alternating), after 20 warm-up questions.
 Each size is built in one process and measured in a fresh one, so its resident memory (RSS, which
 includes the embedding model) and the data directory's size on disk belong to that size alone. A
 question runs on one core (torch with one thread); ``cpu_ms`` is the CPU time a question took, which is
@@ -71,7 +72,7 @@ def _paragraphs() -> tuple[list[str], list[str]]:
 
 def build(data_dir: Path, size: int) -> float:
     """Write ``size`` synthetic passages into collection 'bench' under ``data_dir``; seconds taken."""
-    from rag.analysis import analyze
+    from rag.analysis import analyze, char_grams
     from rag.embedders import make_embedder
     from rag.settings import Settings
     from rag.store.catalog import NewDocument
@@ -108,8 +109,9 @@ def build(data_dir: Path, size: int) -> float:
                     chunks.append(Chunk(f"{sha}:{pos}", sha, f"doc{d}.pdf", pos // 4 + 1, pos // 4 + 1, pos,
                                         text, title))
                 docs.append(NewDocument(sha, f"doc{d}.pdf", title, [""] * (PER_DOC // 4 + 1), chunks,
-                                        [(" ".join(analyze(c.text)), " ".join(analyze(c.context)))
-                                         for c in chunks], 1, None))
+                                        [(" ".join(analyze(c.text)), " ".join(analyze(c.context)),
+                                          " ".join(char_grams(f"{c.text} {c.context}"))) for c in chunks],
+                                        1, None))
             index.write("bench", embedder.name, docs, np.asarray(vectors, dtype=np.float32))
     return time.perf_counter() - began
 
@@ -138,8 +140,7 @@ def measure(data_dir: Path, size: int, queries: int) -> dict[str, Any]:
     """Time ``queries`` questions on the built collection of ``size`` passages, in this process."""
     import torch
 
-    from rag.analysis import analyze_query
-    from rag.retrieval import Candidates, Retriever, fuse
+    from rag.retrieval import Candidates, Retriever, fuse, gram_bm25
     from rag.service import Service
     from rag.settings import Settings
 
@@ -153,7 +154,7 @@ def measure(data_dir: Path, size: int, queries: int) -> dict[str, Any]:
         retriever.retrieve(q, 5)
     total: list[float] = []
     cpu: list[float] = []
-    parts: dict[str, list[float]] = {"embed": [], "dense": [], "lexical": [], "fuse+read": []}
+    parts: dict[str, list[float]] = {"embed": [], "dense": [], "lexical": [], "grams": [], "fuse+read": []}
     for q in questions[20:]:
         t0, c0 = time.perf_counter(), time.process_time()
         retriever.retrieve(q, 5)
@@ -165,12 +166,14 @@ def measure(data_dir: Path, size: int, queries: int) -> dict[str, Any]:
         t1 = time.perf_counter()
         dense = retriever.dense(q, retriever.depth, vector)
         t2 = time.perf_counter()
-        lexical = catalog.lexical(analyze_query(q), retriever.depth)
+        lexical = retriever.lexical(q, retriever.depth)
         t3 = time.perf_counter()
-        ranked = fuse(Candidates(dense, lexical), 18)
-        catalog.chunks([cid for cid, _ in ranked])
+        grams = gram_bm25(catalog, q, [cid for cid, _ in lexical] + [cid for cid, _ in dense])
         t4 = time.perf_counter()
-        for key, value in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+        ranked = fuse(Candidates(dense, lexical, (), grams), 18)
+        catalog.chunks([cid for cid, _ in ranked])
+        t5 = time.perf_counter()
+        for key, value in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
             parts[key].append(value)
 
     def pct(values: list[float]) -> dict[str, float]:
@@ -230,6 +233,7 @@ def main() -> int:
         lat, b = r["latency_ms"], r["breakdown_ms"]
         print(f"{r['passages']:>7} passages: p50 {lat['p50']} ms, p95 {lat['p95']} ms "
               f"(embed {b['embed']['p50']}, dense {b['dense']['p50']}, lexical {b['lexical']['p50']}, "
+              f"grams {b['grams']['p50']}, "
               f"fuse+read {b['fuse+read']['p50']} ms at p50); disk {r['disk_mb']['total']} MB; "
               f"RSS {r['rss_mb']} MB")
     return 0

@@ -5,6 +5,11 @@ Example: analyze("¿Cuál es la nota mínima de aprobación?") -> ["not", "minim
 A passage is stemmed with the stemmer of its own language (Spanish or English, guessed from stop words);
 a question whose language is unclear is expanded with both stems, so "evaluaciones" matches "evaluación"
 and "regulations" matches "regulation" whichever the corpus is.
+
+Beside the stems, every content word is also indexed as its character 4-grams ("#gengis#" -> "#gen",
+"geng", "engi", "ngis", "gis#"), a second lexical channel that matches what stemming cannot: spelling
+variants of names ("Gengis Kan" / "Genghis Khan"), typos, and derived forms the stemmer cuts apart
+("ciudadanía" / "ciudadano", "estadounidense" / "Estados Unidos").
 """
 
 from __future__ import annotations
@@ -81,6 +86,45 @@ def analyze(text: str, lang: Lang | None = None) -> list[str]:
     words = tokens(text)
     lang = lang or guess_language(words) or "es"
     return _stem_all(words, lang)
+
+
+GRAM = 4  # characters per n-gram (4- and 5-grams are the usual best for European languages)
+
+
+def _content_words(text: str) -> list[str]:
+    return [w for w in tokens(text) if w not in SPANISH_STOP and w not in ENGLISH_STOP]
+
+
+def char_grams(text: str, n: int = GRAM) -> list[str]:
+    """Character n-grams of the content words, each word marked at both ends with '#'.
+
+    Example: char_grams("la ciudadanía") -> ["#ciu", "ciud", "iuda", "udad", "dada", "adan", "dani", "ania", "nia#"]
+    """
+    out: list[str] = []
+    for word in _content_words(text):
+        marked = f"#{word}#"
+        if len(marked) <= n:
+            out.append(marked)
+        else:
+            out.extend(marked[i : i + n] for i in range(len(marked) - n + 1))
+    return out
+
+
+def query_grams(text: str) -> list[str]:
+    """Distinct character n-grams of a question."""
+    return list(dict.fromkeys(char_grams(text)))
+
+
+def gram_counts(text: str, grams: list[str], n: int = GRAM) -> tuple[dict[str, int], int]:
+    """(occurrences of each of ``grams`` in the text's n-grams, the text's number of n-grams).
+
+    The same figures as counting ``char_grams(text)``, without building the list: a passage is scored
+    against a question's few grams only.
+    """
+    words = _content_words(text)
+    marked = " ".join(f"#{w}#" for w in words)
+    length = sum(max(len(w) + 3 - n, 1) for w in words)
+    return {g: marked.count(g) for g in grams}, length
 
 
 def analyze_query(text: str) -> list[str]:

@@ -1,4 +1,14 @@
-"""Finding passages: dense (vectors), lexical (BM25 over analysed terms), and their fusion.
+"""Finding passages: dense (vectors), lexical (BM25 over analysed terms and over character 4-grams),
+and their fusion.
+
+In the fusion the lexical side has two BM25 channels, joined with equal weight, each scaled by its own
+best score: stems (the lexical retriever: FTS5 over analysed terms, accents folded, Spanish/English
+stemming) and character 4-grams of the words, which match the spelling variants, typos and derived
+forms that stems miss ("Gengis Kan" / "Genghis Khan", "ciudadanía" / "ciudadano"). The 4-gram BM25
+rescores only the passages the two retrievers propose (the stem list and the dense list), from the
+passages' text and collection-wide 4-gram frequencies kept in the catalog: a full 4-gram index would
+cost twice the catalog's disk and four times the query time at 100k passages for almost no further gain
+(docs/benchmarks.md).
 
 How the hybrid fuses, and why. Equal-weight reciprocal-rank fusion throws away most of what BM25 finds
 when the embedder does not read the corpus's language (all-MiniLM-L6-v2 on Spanish: 0.61 vs 0.97
@@ -29,15 +39,16 @@ collection looked lexical-friendly, English ones included (docs/benchmarks.md).
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 
-from rag.analysis import analyze_query
+from rag.analysis import analyze_query, gram_counts, query_grams
 from rag.embedders import Embedder
 from rag.store.catalog import Catalog
 from rag.store.index import Index
@@ -66,6 +77,40 @@ def rrf(rankings: Sequence[Ranked], weights: Sequence[float], k0: float = 60.0) 
     return sorted(scores.items(), key=lambda kv: -kv[1])
 
 
+def join_lexical(words: Ranked, grams: Ranked) -> Ranked:
+    """One lexical list from the stem and n-gram BM25 lists: each scaled by its best, then added.
+
+    Example: join_lexical([("a", 8.0), ("b", 4.0)], [("b", 30.0), ("c", 15.0)]) -> b 1.5, a 1.0, c 0.5
+    """
+    scores: dict[str, float] = {}
+    for ranked in (words, grams):
+        top = ranked[0][1] if ranked else 0.0
+        if top > 0:
+            for cid, score in ranked:
+                scores[cid] = scores.get(cid, 0.0) + score / top
+    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def gram_bm25(catalog: Catalog, question: str, ids: Sequence[str], k1: float = 1.2, b: float = 0.75) -> Ranked:
+    """BM25 of the passages ``ids`` over the question's character 4-grams, best first (0s left out)."""
+    grams = query_grams(question)
+    if not grams or not ids:
+        return []
+    df, n, mean_length = catalog.gram_stats(grams)
+    idf = {g: math.log(1.0 + (n - f + 0.5) / (f + 0.5)) for g, f in df.items() if f > 0}
+    if not idf or mean_length <= 0:
+        return []
+    wanted = list(idf)
+    scores: dict[str, float] = {}
+    for cid, chunk in catalog.chunks(list(dict.fromkeys(ids))).items():
+        tf, length = gram_counts(f"{chunk.text} {chunk.context}", wanted)
+        norm = k1 * (1.0 - b + b * length / mean_length)
+        score = sum(idf[g] * t * (k1 + 1.0) / (t + norm) for g, t in tf.items() if t)
+        if score > 0:
+            scores[cid] = score
+    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
 @dataclass(frozen=True)
 class Candidates:
     """Both retrievers' lists for one question."""
@@ -73,6 +118,12 @@ class Candidates:
     dense: Ranked  # (chunk id, cosine), best first: the dense retriever's own list
     lexical: Ranked  # (chunk id, BM25), best first: the lexical retriever's own list
     terms: tuple[str, ...] = ()  # the question's analysed terms
+    grams: Ranked = field(default_factory=list)  # 4-gram BM25 of the passages both lists propose
+
+    @property
+    def lexical_side(self) -> Ranked:
+        """What the fusion weighs as lexical evidence: the stem list joined with the 4-gram list."""
+        return join_lexical(self.lexical, self.grams) if self.grams else self.lexical
 
 
 def confidence_gaps(cands: Candidates) -> tuple[float, float]:
@@ -82,7 +133,7 @@ def confidence_gaps(cands: Candidates) -> tuple[float, float]:
     confident answer, not an empty list.
     """
     top_d = [s for _, s in cands.dense[:10]]
-    top_l = [s for _, s in cands.lexical[:10]]
+    top_l = [s for _, s in (cands.lexical or cands.grams)[:10]]
     gd = top_d[0] - float(np.mean(top_d)) if top_d else 0.0
     gl = (top_l[0] - sum(top_l) / 10) / top_l[0] if top_l and top_l[0] > 0 else 0.0
     return max(gd, 0.0), max(gl, 0.0)
@@ -92,7 +143,7 @@ def dense_weight(cands: Candidates) -> float:
     """The share ``a`` of the dense side in this question's fused score."""
     if not cands.dense:
         return 0.0
-    if not cands.lexical:
+    if not cands.lexical and not cands.grams:
         return 1.0
     gd, gl = confidence_gaps(cands)
     return 0.5 if gd + gl <= 0 else gd / (gd + gl)
@@ -105,15 +156,16 @@ def fuse(cands: Candidates, k: int, *, context: bool = True) -> Ranked:
     lexical list (every passage matches the same common words) gives way to a dense list with a clear
     winner.
     """
-    ids = list(dict.fromkeys([cid for cid, _ in cands.dense] + [cid for cid, _ in cands.lexical]))
+    side = cands.lexical_side
+    ids = list(dict.fromkeys([cid for cid, _ in cands.dense] + [cid for cid, _ in side]))
     if not ids:
         return []
     a = dense_weight(cands)
     dense = dict(cands.dense)
-    lexical = dict(cands.lexical)
+    lexical = dict(side)
     top_d = cands.dense[0][1] if cands.dense else 0.0
     floor_d = cands.dense[-1][1] if cands.dense else 0.0
-    top_l = cands.lexical[0][1] if cands.lexical else 0.0
+    top_l = side[0][1] if side else 0.0
     fused: dict[str, float] = {}
     for cid in ids:
         if cid not in dense:
@@ -127,7 +179,7 @@ def fuse(cands: Candidates, k: int, *, context: bool = True) -> Ranked:
     if context:
         fused = _with_context(fused)
     ranked = sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))
-    lead_list = cands.dense if a > 0.5 else cands.lexical
+    lead_list = cands.dense if a > 0.5 else side
     if lead_list and ranked[0][0] != lead_list[0][0]:
         lead = lead_list[0][0]
         ranked = [(lead, ranked[0][1])] + [(cid, score) for cid, score in ranked if cid != lead]
@@ -208,11 +260,14 @@ class Retriever:
         terms = analyze_query(question)
         if vector is not None:
             dense = self.dense(question, depth, vector)[:depth]
-            return Candidates(dense, catalog.lexical(terms, depth), tuple(terms))
-        # BM25 runs while the question is embedded: SQLite and torch both release the GIL
-        lexical = _pool().submit(catalog.lexical, terms, depth)
-        dense = self.dense(question, depth)[:depth]
-        return Candidates(dense, lexical.result(), tuple(terms))
+            words = catalog.lexical(terms, depth)
+        else:
+            # BM25 runs while the question is embedded: SQLite and torch both release the GIL
+            future = _pool().submit(catalog.lexical, terms, depth)
+            dense = self.dense(question, depth)[:depth]
+            words = future.result()
+        grams = gram_bm25(catalog, question, [cid for cid, _ in words] + [cid for cid, _ in dense])
+        return Candidates(dense, words, tuple(terms), grams)
 
     def fuse(self, cands: Candidates, k: int) -> Ranked:
         return fuse(cands, k, context=self.context)

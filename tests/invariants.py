@@ -21,11 +21,29 @@ def assert_consistent(index: Any, collection: str) -> None:
     assert cat.unfinished() == [], "half-written documents left"
     lex_rows = cat._conn.execute("SELECT COUNT(*) FROM lex").fetchone()[0]
     assert lex_rows == len(chunk_ids), "lexical index out of step"
+    assert_gram_stats(cat)
     for doc in cat.documents():
         chunks = cat.document_chunks(doc.sha256)
         assert len(chunks) == doc.chunks
         assert [c.position for c in chunks] == list(range(len(chunks)))
         assert all(1 <= c.page <= c.page_end <= doc.pages for c in chunks)
+
+
+def assert_gram_stats(cat: Any) -> None:
+    """The n-gram statistics are exactly those of the passages there now."""
+    from collections import Counter
+
+    from rag.analysis import char_grams
+
+    df: Counter[str] = Counter()
+    total = 0
+    for text, context in cat._conn.execute("SELECT text, context FROM chunks"):
+        grams = char_grams(f"{text} {context}")
+        df.update(set(grams))
+        total += len(grams)
+    stored = dict(cat._conn.execute("SELECT gram, df FROM gram_df"))
+    assert stored == dict(df), "n-gram statistics out of step"
+    assert int(cat.get_meta("gram_total") or 0) == total, "n-gram total out of step"
 
 
 def snapshot(index: Any, collection: str) -> tuple[set[str], set[str]]:

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from rag.analysis import ENGLISH_STOP, SPANISH_STOP, analyze, analyze_query, guess_language, tokens
+from rag.analysis import (
+    ENGLISH_STOP,
+    SPANISH_STOP,
+    analyze,
+    analyze_query,
+    char_grams,
+    guess_language,
+    query_grams,
+    tokens,
+)
 
 
 def test_accents_fold_but_enie_stays_apart():
@@ -40,3 +49,16 @@ def test_unclear_question_gets_both_languages_stems():
     terms = analyze_query("evaluación")
     assert "evalu" in terms and "evaluacion" in terms  # Spanish and English stemmers disagree here
     assert analyze_query("la nota, la nota mínima") == ["not", "minim"]  # Spanish: distinct, in order
+
+
+def test_character_grams_mark_word_ends_and_skip_stop_words():
+    assert char_grams("la Ciudadanía") == ["#ciu", "ciud", "iuda", "udad", "dada", "adan", "dani", "ania", "nia#"]
+    assert char_grams("de 15 a") == ["#15#"]  # short words are one gram; stop words none
+    assert query_grams("Kan, kan") == ["#kan", "kan#"]  # distinct
+
+
+def test_character_grams_join_what_stems_keep_apart():
+    """Spelling variants of one name and derived forms share grams, not stems."""
+    for a, b, least in (("Genghis Khan", "Gengis Kan", 2), ("ciudadanía", "ciudadano", 6)):
+        assert not set(analyze(a)) & set(analyze(b))
+        assert len(set(char_grams(a)) & set(char_grams(b))) >= least, (a, b)

@@ -177,3 +177,23 @@ def test_each_vector_belongs_to_its_own_passage_across_slices(service):
         vector = service.embedder.embed([embedding_text(chunk)])[0]
         ((best, similarity),) = service.index.vectors.query("default", vector, 1)
         assert best == chunk.id and similarity > 0.999
+
+
+def test_a_catalog_without_ngram_statistics_is_upgraded_on_open(service, settings, embedder):
+    """A collection written by version 1 of the catalog (no n-gram statistics) gets them the first time
+    it is opened, computed from its passages, and ranks as a new one does."""
+    from rag.service import Service
+
+    Indexer(service.index, service.embedder, "default").add([pending(REGLAMENTO), pending(POLICY)])
+    cat = service.index.catalog("default")
+    expected = [(h.chunk_id, h.score) for h in service.search("asistencias", method="lexical")]
+    assert expected
+    with cat._conn:
+        cat._conn.execute("DELETE FROM gram_df")
+        cat._conn.execute("DELETE FROM meta WHERE key = 'gram_total'")
+        cat._conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema'")
+    again = Service(settings, embedder=embedder)
+    upgraded = again.index.catalog("default")
+    assert upgraded.get_meta("schema") == "2"
+    consistent(again.index, "default")  # the statistics equal those of the passages there
+    assert [(h.chunk_id, h.score) for h in again.search("asistencias", method="lexical")] == expected

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from rag.indexing import Indexer
-from rag.retrieval import Candidates, Retriever, confidence_gaps, dense_weight, fuse, rrf
+from rag.retrieval import Candidates, Retriever, confidence_gaps, dense_weight, fuse, join_lexical, rrf
 from tests.helpers import make_doc, pending
+from tests.invariants import assert_gram_stats
 
 
 def _ids(ranked):
@@ -78,6 +79,23 @@ def test_gaps():
     assert abs(gl - 0.9) < 1e-9  # one match of ten possible: a confident list, not an empty one
 
 
+def test_grams_lift_a_passage_the_stems_rank_lower():
+    words = [("a:0", 10.0), ("b:0", 9.0), ("c:0", 8.0)]
+    grams = [("c:0", 40.0), ("a:0", 10.0)]
+    side = Candidates([], words, (), grams).lexical_side
+    assert _ids(side)[0] == "c:0"  # 0.8 + 1.0 beats 1.0 + 0.25
+    assert _ids(fuse(Candidates([], words, (), grams), 3, context=False)) == ["c:0", "a:0", "b:0"]
+    assert Candidates([], words).lexical_side == words
+
+
+def test_lexical_channels_join_on_their_own_scales():
+    words = [("a:0", 8.0), ("b:0", 4.0)]
+    grams = [("b:0", 30.0), ("c:0", 15.0)]
+    assert join_lexical(words, grams) == [("b:0", 1.5), ("a:0", 1.0), ("c:0", 0.5)]
+    assert join_lexical(words, []) == [("a:0", 1.0), ("b:0", 0.5)]
+    assert join_lexical([], []) == []
+
+
 # -- the real index ------------------------------------------------------------------------------------
 CALENDARIO = make_doc("calendario.pdf", [
     "Calendario académico 2026. Las clases del primer semestre comienzan el 2 de marzo y terminan el 26 "
@@ -117,6 +135,7 @@ def test_lexical_index_follows_add_replace_and_remove(service):
         assert set(index.vectors.ids("default")) == set(cat.chunk_ids())
         assert cat._conn.execute("SELECT COUNT(*) FROM lex").fetchone()[0] == cat.chunk_count()
         cat._conn.execute("INSERT INTO lex(lex) VALUES ('integrity-check')")  # raises if corrupt
+        assert_gram_stats(cat)
 
     assert lexical("recargo") == ["calendario.pdf"]
     in_step()
@@ -161,3 +180,23 @@ def test_file_name_words_the_title_lacks_reach_both_indexes(service):
     Indexer(service.index, service.embedder, "default").add([pending(doc), pending(other)])
     hits = service.search("nota mínima del reglamento 2024", k=2, method="lexical")
     assert hits[0].source == "reglamento_evaluacion_2024.pdf" and "(2024)" in hits[0].context
+
+
+NOMBRES = make_doc("historia.pdf", [
+    "Gengis Kan fundó el Imperio mongol en 1206 y murió en agosto de 1227 durante el sitio de Yinchuan.",
+    "El 30 de julio de 1891 Tesla se convirtió en ciudadano naturalizado de los Estados Unidos.",
+    "La ruta de la seda unía China con el Mediterráneo y llevaba seda, especias y metales preciosos.",
+])
+
+
+def test_character_grams_find_spelling_variants_the_stems_miss(service):
+    """A question that spells a name another way, or uses a derived form, still finds its passage: the
+    4-gram channel scores what the dense side proposes, though no stem matches."""
+    Indexer(service.index, service.embedder, "default").add([pending(NOMBRES), pending(THESIS), pending(CALENDARIO)])
+    retriever = service.retriever("default")
+    for question, expected in (("Genghis Khan", "Gengis Kan"), ("ciudadanía", "ciudadano naturalizado")):
+        assert service.search(question, k=1, method="lexical") == []  # no stem in common
+        cands = retriever.candidates(question, 5)
+        (best, _), *_ = cands.grams
+        assert expected in service.index.catalog("default").chunks([best])[best].text
+        assert expected in service.search(question, k=1)[0].text

@@ -1,5 +1,6 @@
 """The catalog of one collection, in one SQLite file: documents, their file paths, page texts,
-passages, and the lexical (FTS5) index over the passages.
+passages, the lexical (FTS5) index over the passages, and the document frequency of every character
+4-gram (``gram_df``, for the n-gram channel of lexical search).
 
 Everything a reader trusts is written in one SQLite transaction, so the lexical index can never be out
 of step with the catalog. A document's rows are visible to readers only once its state is 'ready'.
@@ -9,15 +10,17 @@ from __future__ import annotations
 
 import math
 import sqlite3
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from rag.analysis import char_grams
 from rag.types import Chunk, DocumentInfo
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: character n-gram statistics (a version-1 catalog is upgraded on open)
 LEX_WEIGHTS = (1.0, 1.0)  # BM25 weights of the passage text and of its context line (title, heading)
 
 _SCHEMA = """
@@ -58,6 +61,7 @@ CREATE TABLE IF NOT EXISTS chunks (
 );
 CREATE INDEX IF NOT EXISTS chunks_sha ON chunks(sha);
 CREATE VIRTUAL TABLE IF NOT EXISTS lex USING fts5(body, context, tokenize = 'unicode61 remove_diacritics 0');
+CREATE TABLE IF NOT EXISTS gram_df (gram TEXT PRIMARY KEY, df INTEGER NOT NULL) WITHOUT ROWID;
 """
 
 
@@ -79,7 +83,7 @@ class NewDocument:
     title: str
     pages: Sequence[str]
     chunks: Sequence[Chunk]
-    terms: Sequence[tuple[str, str]]  # (body terms, context terms) per chunk, space-joined
+    terms: Sequence[tuple[str, str, str]]  # (body terms, context terms, n-grams) per chunk, space-joined
     size: int
     path: PathRecord | None
 
@@ -104,16 +108,18 @@ class Catalog:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL is durable across process crashes
         try:
-            conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-            return cls(conn, path)  # an existing catalog: readers never take the write lock here
+            row = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
         except sqlite3.OperationalError:
-            pass
+            row = None
+        if row is not None and row[0] == SCHEMA_VERSION:
+            return cls(conn, path)  # an existing catalog: readers never take the write lock here
         with _txn(conn):
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
+            _upgrade(conn)
             conn.execute(
-                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,)
+                "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,)
             )
         return cls(conn, path)
 
@@ -160,7 +166,8 @@ class Catalog:
                     "INSERT OR REPLACE INTO pages(sha, page, text) VALUES (?, ?, ?)",
                     [(doc.sha, i, text) for i, text in enumerate(doc.pages, start=1)],
                 )
-                for chunk, (body, context) in zip(doc.chunks, doc.terms, strict=True):
+                _count_grams(self._conn, [grams.split() for _, _, grams in doc.terms], +1)
+                for chunk, (body, context, _grams) in zip(doc.chunks, doc.terms, strict=True):
                     cur = self._conn.execute(
                         "INSERT INTO chunks(id, sha, position, page, page_end, text, context) "
                         "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -229,6 +236,8 @@ class Catalog:
                 self._conn.execute("DELETE FROM documents WHERE sha = ?", (sha,))
 
     def _drop_rows(self, sha: str) -> None:
+        rows = self._conn.execute("SELECT text, context FROM chunks WHERE sha = ?", (sha,))
+        _count_grams(self._conn, [char_grams(f"{text} {context}") for text, context in rows], -1)
         self._conn.execute(
             "DELETE FROM lex WHERE rowid IN (SELECT rowid FROM chunks WHERE sha = ?)", (sha,)
         )
@@ -334,6 +343,19 @@ class Catalog:
         )
         return [(str(i), float(s)) for i, s in rows]
 
+    def gram_stats(self, grams: Sequence[str]) -> tuple[dict[str, int], int, float]:
+        """(passages holding each n-gram, passages, mean n-grams per passage) for BM25 over n-grams."""
+        grams = list(dict.fromkeys(grams))
+        found: dict[str, int] = {}
+        for start in range(0, len(grams), 500):
+            part = grams[start : start + 500]
+            marks = ",".join("?" * len(part))
+            found.update((str(g), int(n)) for g, n in self._conn.execute(
+                f"SELECT gram, df FROM gram_df WHERE gram IN ({marks})", part))
+        n = self.passage_count()
+        total = float(self.get_meta("gram_total") or 0)
+        return {g: found.get(g, 0) for g in grams}, n, total / n if n else 0.0
+
     def passage_count(self) -> int:
         """Passages in the collection (cached until another connection writes)."""
         version = int(self._conn.execute("PRAGMA data_version").fetchone()[0])
@@ -378,6 +400,37 @@ class Catalog:
             present = set(f"{body} {context}".split())
             best = max(best, sum(w for t, w in weight.items() if t in present) / total)
         return best
+
+
+def _count_grams(conn: sqlite3.Connection, passages: Sequence[Sequence[str]], sign: int) -> None:
+    """Add (+1) or take away (-1) passages' n-grams from the statistics, inside the caller's transaction."""
+    df: Counter[str] = Counter()
+    total = 0
+    for grams in passages:
+        df.update(set(grams))
+        total += len(grams)
+    if not passages:
+        return
+    conn.executemany(
+        "INSERT INTO gram_df(gram, df) VALUES (?, ?) ON CONFLICT(gram) DO UPDATE SET df = df + excluded.df",
+        [(g, sign * n) for g, n in df.items()],
+    )
+    if sign < 0:
+        conn.execute("DELETE FROM gram_df WHERE df <= 0")
+    conn.execute(
+        "INSERT INTO meta(key, value) VALUES ('gram_total', ?) "
+        "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + CAST(excluded.value AS INTEGER)",
+        (str(sign * total),),
+    )
+
+
+def _upgrade(conn: sqlite3.Connection) -> None:
+    """Fill what a version-1 catalog lacks (the n-gram statistics), inside the caller's transaction."""
+    if conn.execute("SELECT 1 FROM gram_df LIMIT 1").fetchone() is not None:
+        return
+    conn.execute("DELETE FROM meta WHERE key = 'gram_total'")
+    rows = conn.execute("SELECT text, context FROM chunks").fetchall()
+    _count_grams(conn, [char_grams(f"{text} {context}") for text, context in rows], +1)
 
 
 def _match(terms: Sequence[str]) -> str:
