@@ -65,7 +65,7 @@ class Settings(BaseSettings):
     )
     model: str = Field(default=DEFAULT_MODEL, description="The Ollama model that writes answers.")
     top_k: int = Field(default=5, ge=1, le=100, description="Passages retrieved per question.")
-    request_timeout: float = Field(default=120.0, gt=0, description="Seconds to wait for Ollama.")
+    request_timeout: float = Field(default=120.0, gt=0, description="Seconds to wait for Ollama or a Chroma server.")
     parse_timeout: float = Field(default=60.0, gt=0, description="Seconds allowed to parse one file.")
     parse_memory_mb: int = Field(default=2048, ge=256, description="Memory cap for parsing one file.")
     lock_timeout: float = Field(default=600.0, ge=0, description="Seconds an ingest waits for another.")

@@ -56,6 +56,12 @@ class ChromaServer:
                 raise RuntimeError(f"chroma run did not answer on {self.url} in {timeout:.0f} s:\n{self.log_tail()}")
             time.sleep(0.1)
 
+    @property
+    def pid(self) -> int:
+        """The server's process (and process group) id."""
+        assert self._proc is not None, "not started"
+        return self._proc.pid
+
     def stop(self) -> None:
         proc, self._proc = self._proc, None
         if proc is None or proc.poll() is not None:

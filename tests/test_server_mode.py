@@ -5,7 +5,9 @@ real CLI in child processes."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -332,5 +334,41 @@ def test_server_going_away_mid_use_is_a_clear_error_and_recovers(settings, embed
         _ingest_text(service, tmp_path / "docs", {})  # the next writer finishes what the failed one left
         assert {d.name for d in service.documents()} == {"a.txt", "b.txt"}
         assert_consistent(service.index, "default")
+    finally:
+        server.stop()
+
+
+def test_a_server_that_never_answers_costs_the_timeout_not_a_hang(settings, embedder, tmp_path):
+    """chromadb's own client would wait for ever; RAG_REQUEST_TIMEOUT bounds every call to the server,
+    whether it hangs from the start (a port that accepts and never answers) or in the middle of use
+    (the server stopped with SIGSTOP), and the error is the usual one line."""
+    import socket
+
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts connections (backlog), never answers
+    try:
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        env = {**rag_env(settings.data_dir, url), "RAG_REQUEST_TIMEOUT": "2"}
+        began = time.monotonic()
+        out = rag(env, "search", "nota mínima", timeout=60)
+        assert time.monotonic() - began < 30
+        assert out.returncode == 2 and out.stderr.count("\n") == 1 and "Traceback" not in out.stderr, out
+        assert f"cannot reach the Chroma server at {url}" in out.stderr
+    finally:
+        silent.close()
+
+    server = ChromaServer(tmp_path / "chroma").start()
+    try:
+        service = Service(settings.model_copy(update={"chroma_url": server.url, "request_timeout": 2.0}),
+                          embedder=embedder)
+        _ingest_text(service, tmp_path / "docs", {"a.txt": "El plazo de inscripción vence el 15 de marzo.\n"})
+        os.killpg(server.pid, signal.SIGSTOP)
+        try:
+            began = time.monotonic()
+            with pytest.raises(IndexError_, match=f"the Chroma server at {server.url} failed while searching"):
+                service.search("plazo de inscripción", k=1)
+            assert time.monotonic() - began < 30
+        finally:
+            os.killpg(server.pid, signal.SIGCONT)
+        assert service.search("plazo de inscripción", k=1)[0].source == "a.txt"
     finally:
         server.stop()

@@ -67,7 +67,8 @@ class Index:
         if not os.access(data_dir, os.W_OK):
             raise IndexError_(f"the data directory {data_dir} is not writable; set RAG_DATA_DIR")
         namespace = _store_namespace(data_dir, settings.chroma_url)
-        return cls(data_dir, ChromaVectors.open(data_dir, settings.chroma_url, namespace))
+        return cls(data_dir, ChromaVectors.open(data_dir, settings.chroma_url, namespace,
+                                                      settings.request_timeout))
 
     # -- collections ----------------------------------------------------------------------------
     def _catalog_path(self, collection: str) -> Path:

@@ -89,12 +89,14 @@ class ChromaVectors:
         self._collections: dict[str, Any] = {}
 
     @classmethod
-    def open(cls, data_dir: Path, chroma_url: str = "", namespace: str = "") -> ChromaVectors:
+    def open(cls, data_dir: Path, chroma_url: str = "", namespace: str = "",
+             timeout: float = 120.0) -> ChromaVectors:
         """Embedded store under ``data_dir/chroma``, or the server at ``chroma_url``.
 
         ``namespace`` (server only) prefixes every collection name on the server; see ``stored_name``.
         """
         import chromadb
+        import httpx
         from chromadb.config import Settings as ChromaSettings
 
         # Explicit values win over the CHROMA_*/ANONYMIZED_TELEMETRY variables chromadb would read from the
@@ -118,13 +120,19 @@ class ChromaVectors:
         url = urlparse(chroma_url if "://" in chroma_url else f"http://{chroma_url}")
         if url.scheme not in {"http", "https"} or not url.hostname:
             raise SettingsError(f"RAG_CHROMA_URL must look like http://host:8000, not {chroma_url!r}")
+        port = url.port or (443 if url.scheme == "https" else 8000)
+        # chromadb's HTTP client waits for ever (timeout=None), and talks to the server while it is built:
+        # a server that accepts connections but never answers would hang the caller. So the heartbeat is
+        # first asked with a bounded wait, and the client's session gets the same bounds.
+        limit = httpx.Timeout(timeout, connect=min(10.0, timeout))
         try:
-            client = chromadb.HttpClient(
-                host=url.hostname,
-                port=url.port or (443 if url.scheme == "https" else 8000),
-                ssl=url.scheme == "https",
-                settings=chroma_settings,
-            )
+            httpx.get(f"{url.scheme}://{url.hostname}:{port}/api/v2/heartbeat", timeout=limit,
+                      trust_env=False).raise_for_status()
+            client = chromadb.HttpClient(host=url.hostname, port=port, ssl=url.scheme == "https",
+                                         settings=chroma_settings)
+            session = getattr(getattr(client, "_server", None), "_session", None)
+            if isinstance(session, httpx.Client):
+                session.timeout = limit
             client.heartbeat()
         except Exception as exc:
             if _unreachable(exc):
