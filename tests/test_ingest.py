@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -181,6 +183,9 @@ def assert_whole_documents_only(service: Service) -> None:
 
 @pytest.mark.slow
 def test_two_ingests_at_once_one_waits_and_search_keeps_working(settings, embedder, tmp_path):
+    """The first ingest is paused (SIGSTOP) while it holds the lock, so that the second surely meets it,
+    however fast the machine: the second waits with a message, a search answers meanwhile, and both
+    finish once the first goes on."""
     folder = _corpus(tmp_path, n=30)
     other = tmp_path / "other"
     other.mkdir()
@@ -192,13 +197,24 @@ def test_two_ingests_at_once_one_waits_and_search_keeps_working(settings, embedd
     while ready_documents(settings.data_dir) < 2:
         assert first.poll() is None and time.monotonic() < deadline
         time.sleep(0.05)
-    second = subprocess.Popen([sys.executable, "-m", "rag", "ingest", str(other), "--json"], env=env, cwd=ROOT,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    searched = rag(settings, "search", "plazo de días hábiles", "--json")  # while the first still writes
-    assert searched.returncode == 0, searched.stderr
-    assert json.loads(searched.stdout)["hits"]
+    os.kill(first.pid, signal.SIGSTOP)  # mid-ingest, lock held
+    try:
+        err_file = tmp_path / "second.err"
+        with err_file.open("w") as err:
+            second = subprocess.Popen([sys.executable, "-m", "rag", "ingest", str(other), "--json"], env=env,
+                                      cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True)
+        deadline = time.monotonic() + 120
+        while "waiting for another ingest" not in err_file.read_text():
+            assert second.poll() is None and time.monotonic() < deadline, err_file.read_text()
+            time.sleep(0.1)
+        searched = rag(settings, "search", "plazo de días hábiles", "--json")  # while the first holds the lock
+        assert searched.returncode == 0, searched.stderr
+        assert json.loads(searched.stdout)["hits"]
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
     out1, err1 = first.communicate(timeout=300)
-    out2, err2 = second.communicate(timeout=300)
+    out2, _ = second.communicate(timeout=300)
+    err2 = err_file.read_text()
     assert first.returncode == 0 and second.returncode == 0, (err1, err2)
     assert "waiting for another ingest" in err2
     assert json.loads(out2)["added"] == ["calendario_academico_2026.pdf"]
