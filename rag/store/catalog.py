@@ -237,7 +237,7 @@ class Catalog:
 
     def _drop_rows(self, sha: str) -> None:
         rows = self._conn.execute("SELECT text, context FROM chunks WHERE sha = ?", (sha,))
-        _count_grams(self._conn, [char_grams(f"{text} {context}") for text, context in rows], -1)
+        _count_grams(self._conn, (char_grams(f"{text} {context}") for text, context in rows), -1)
         self._conn.execute(
             "DELETE FROM lex WHERE rowid IN (SELECT rowid FROM chunks WHERE sha = ?)", (sha,)
         )
@@ -402,14 +402,17 @@ class Catalog:
         return best
 
 
-def _count_grams(conn: sqlite3.Connection, passages: Sequence[Sequence[str]], sign: int) -> None:
-    """Add (+1) or take away (-1) passages' n-grams from the statistics, inside the caller's transaction."""
+def _count_grams(conn: sqlite3.Connection, passages: Iterable[Sequence[str]], sign: int) -> None:
+    """Add (+1) or take away (-1) passages' n-grams from the statistics, inside the caller's transaction.
+
+    ``passages`` is read once, one passage at a time (a generator over a large collection is fine).
+    """
     df: Counter[str] = Counter()
     total = 0
     for grams in passages:
         df.update(set(grams))
         total += len(grams)
-    if not passages:
+    if not df:
         return
     conn.executemany(
         "INSERT INTO gram_df(gram, df) VALUES (?, ?) ON CONFLICT(gram) DO UPDATE SET df = df + excluded.df",
@@ -429,8 +432,8 @@ def _upgrade(conn: sqlite3.Connection) -> None:
     if conn.execute("SELECT 1 FROM gram_df LIMIT 1").fetchone() is not None:
         return
     conn.execute("DELETE FROM meta WHERE key = 'gram_total'")
-    rows = conn.execute("SELECT text, context FROM chunks").fetchall()
-    _count_grams(conn, [char_grams(f"{text} {context}") for text, context in rows], +1)
+    rows = conn.execute("SELECT text, context FROM chunks")
+    _count_grams(conn, (char_grams(f"{text} {context}") for text, context in rows), +1)
 
 
 def _match(terms: Sequence[str]) -> str:
