@@ -72,7 +72,7 @@ def _paragraphs() -> tuple[list[str], list[str]]:
 
 def build(data_dir: Path, size: int) -> float:
     """Write ``size`` synthetic passages into collection 'bench' under ``data_dir``; seconds taken."""
-    from rag.analysis import analyze, char_grams
+    from rag.analysis import analyze
     from rag.embedders import make_embedder
     from rag.settings import Settings
     from rag.store.catalog import NewDocument
@@ -109,9 +109,8 @@ def build(data_dir: Path, size: int) -> float:
                     chunks.append(Chunk(f"{sha}:{pos}", sha, f"doc{d}.pdf", pos // 4 + 1, pos // 4 + 1, pos,
                                         text, title))
                 docs.append(NewDocument(sha, f"doc{d}.pdf", title, [""] * (PER_DOC // 4 + 1), chunks,
-                                        [(" ".join(analyze(c.text)), " ".join(analyze(c.context)),
-                                          " ".join(char_grams(f"{c.text} {c.context}"))) for c in chunks],
-                                        1, None))
+                                        [(" ".join(analyze(c.text)), " ".join(analyze(c.context)))
+                                         for c in chunks], 1, None))
             index.write("bench", embedder.name, docs, np.asarray(vectors, dtype=np.float32))
     return time.perf_counter() - began
 

@@ -110,18 +110,23 @@ def char_grams(text: str, n: int = GRAM) -> list[str]:
     return out
 
 
+def passage_grams(text: str, context: str) -> list[str]:
+    """A passage's n-grams: its text's and its context line's (title, heading), as the statistics count them."""
+    return char_grams(f"{text} {context}")
+
+
 def query_grams(text: str) -> list[str]:
     """Distinct character n-grams of a question."""
     return list(dict.fromkeys(char_grams(text)))
 
 
-def gram_counts(text: str, grams: list[str], n: int = GRAM) -> tuple[dict[str, int], int]:
-    """(occurrences of each of ``grams`` in the text's n-grams, the text's number of n-grams).
+def gram_counts(text: str, context: str, grams: list[str], n: int = GRAM) -> tuple[dict[str, int], int]:
+    """(occurrences of each of ``grams`` in the passage's n-grams, the passage's number of n-grams).
 
-    The same figures as counting ``char_grams(text)``, without building the list: a passage is scored
-    against a question's few grams only.
+    The same figures as counting ``passage_grams(text, context)``, without building the list: a passage
+    is scored against a question's few grams only.
     """
-    words = _content_words(text)
+    words = _content_words(f"{text} {context}")
     marked = " ".join(f"#{w}#" for w in words)
     length = sum(max(len(w) + 3 - n, 1) for w in words)
     return {g: marked.count(g) for g in grams}, length

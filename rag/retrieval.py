@@ -103,7 +103,7 @@ def gram_bm25(catalog: Catalog, question: str, ids: Sequence[str], k1: float = 1
     wanted = list(idf)
     scores: dict[str, float] = {}
     for cid, chunk in catalog.chunks(list(dict.fromkeys(ids))).items():
-        tf, length = gram_counts(f"{chunk.text} {chunk.context}", wanted)
+        tf, length = gram_counts(chunk.text, chunk.context, wanted)
         norm = k1 * (1.0 - b + b * length / mean_length)
         score = sum(idf[g] * t * (k1 + 1.0) / (t + norm) for g, t in tf.items() if t)
         if score > 0:

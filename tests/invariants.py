@@ -33,12 +33,12 @@ def assert_gram_stats(cat: Any) -> None:
     """The n-gram statistics are exactly those of the passages there now."""
     from collections import Counter
 
-    from rag.analysis import char_grams
+    from rag.analysis import passage_grams
 
     df: Counter[str] = Counter()
     total = 0
     for text, context in cat._conn.execute("SELECT text, context FROM chunks"):
-        grams = char_grams(f"{text} {context}")
+        grams = passage_grams(text, context)
         df.update(set(grams))
         total += len(grams)
     stored = dict(cat._conn.execute("SELECT gram, df FROM gram_df"))

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from rag.analysis import char_grams
+from rag.analysis import passage_grams
 from rag.types import Chunk, DocumentInfo
 
 SCHEMA_VERSION = "2"  # 2: character n-gram statistics (a version-1 catalog is upgraded on open)
@@ -83,7 +83,7 @@ class NewDocument:
     title: str
     pages: Sequence[str]
     chunks: Sequence[Chunk]
-    terms: Sequence[tuple[str, str, str]]  # (body terms, context terms, n-grams) per chunk, space-joined
+    terms: Sequence[tuple[str, str]]  # (body terms, context terms) per chunk, space-joined
     size: int
     path: PathRecord | None
 
@@ -166,8 +166,8 @@ class Catalog:
                     "INSERT OR REPLACE INTO pages(sha, page, text) VALUES (?, ?, ?)",
                     [(doc.sha, i, text) for i, text in enumerate(doc.pages, start=1)],
                 )
-                _count_grams(self._conn, [grams.split() for _, _, grams in doc.terms], +1)
-                for chunk, (body, context, _grams) in zip(doc.chunks, doc.terms, strict=True):
+                _count_grams(self._conn, (passage_grams(c.text, c.context) for c in doc.chunks), +1)
+                for chunk, (body, context) in zip(doc.chunks, doc.terms, strict=True):
                     cur = self._conn.execute(
                         "INSERT INTO chunks(id, sha, position, page, page_end, text, context) "
                         "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -237,7 +237,7 @@ class Catalog:
 
     def _drop_rows(self, sha: str) -> None:
         rows = self._conn.execute("SELECT text, context FROM chunks WHERE sha = ?", (sha,))
-        _count_grams(self._conn, (char_grams(f"{text} {context}") for text, context in rows), -1)
+        _count_grams(self._conn, (passage_grams(text, context) for text, context in rows), -1)
         self._conn.execute(
             "DELETE FROM lex WHERE rowid IN (SELECT rowid FROM chunks WHERE sha = ?)", (sha,)
         )
@@ -433,7 +433,7 @@ def _upgrade(conn: sqlite3.Connection) -> None:
         return
     conn.execute("DELETE FROM meta WHERE key = 'gram_total'")
     rows = conn.execute("SELECT text, context FROM chunks")
-    _count_grams(conn, (char_grams(f"{text} {context}") for text, context in rows), +1)
+    _count_grams(conn, (passage_grams(text, context) for text, context in rows), +1)
 
 
 def _match(terms: Sequence[str]) -> str:
