@@ -123,7 +123,8 @@ class ChromaVectors:
         port = url.port or (443 if url.scheme == "https" else 8000)
         # chromadb's HTTP client waits for ever (timeout=None), and talks to the server while it is built:
         # a server that accepts connections but never answers would hang the caller. So the heartbeat is
-        # first asked with a bounded wait, and the client's session gets the same bounds.
+        # first asked with a bounded wait (building the client then checks the tenant and database, which
+        # a server that is not Chroma fails), and the client's session gets the same bounds.
         limit = httpx.Timeout(timeout, connect=min(10.0, timeout))
         try:
             httpx.get(f"{url.scheme}://{url.hostname}:{port}/api/v2/heartbeat", timeout=limit,
@@ -133,7 +134,6 @@ class ChromaVectors:
             session = getattr(getattr(client, "_server", None), "_session", None)
             if isinstance(session, httpx.Client):
                 session.timeout = limit
-            client.heartbeat()
         except Exception as exc:
             if _unreachable(exc):
                 raise IndexError_(
