@@ -64,10 +64,18 @@ def ready_documents(data_dir: Path, collection: str = "default") -> int:
         return 0
 
 
-def kill_ingest_at(moments: tuple[int, ...], folder: Path, env: dict[str, str], cwd: Path, data_dir: Path,
-                   between: Callable[[], None]) -> None:
+def assert_whole_documents_only(service: Any) -> None:
+    """Every document a reader sees has all of its passages."""
+    cat = service.index.catalog("default")
+    for doc in cat.documents():
+        assert len(cat.document_chunks(doc.sha256)) == doc.chunks
+
+
+def kill_then_rerun(moments: tuple[int, ...], folder: Path, env: dict[str, str], cwd: Path, data_dir: Path,
+                    open_service: Callable[[], Any], expected: tuple[set[str], set[str]]) -> None:
     """Start `rag ingest folder` and kill -9 it once per moment: after that many documents are ready
-    (0: while it is still loading); ``between`` checks what a reader sees after each kill."""
+    (0: while it is still loading); after each kill a reader sees whole documents only. Then a re-run must
+    finish and leave an index equal to ``expected`` (the ``snapshot`` of a clean one)."""
     for wait_for_docs in moments:
         proc = subprocess.Popen([sys.executable, "-m", "rag", "ingest", str(folder)], env=env, cwd=cwd,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -80,4 +88,10 @@ def kill_ingest_at(moments: tuple[int, ...], folder: Path, env: dict[str, str], 
         proc.kill()
         proc.wait()
         if (data_dir / "collections" / "default").exists():
-            between()
+            assert_whole_documents_only(open_service())
+    done = subprocess.run([sys.executable, "-m", "rag", "ingest", str(folder), "--json"], capture_output=True,
+                          text=True, env=env, timeout=300, cwd=cwd)
+    assert done.returncode == 0, done.stderr
+    service = open_service()
+    assert_consistent(service.index, "default")
+    assert snapshot(service.index, "default") == expected

@@ -17,7 +17,7 @@ from ingest.pipeline import IngestJob, IngestReport, discover
 from rag.chunking import embedding_text
 from rag.service import Service
 from tests.conftest import ROOT, subprocess_env
-from tests.invariants import assert_consistent, kill_ingest_at, ready_documents, snapshot
+from tests.invariants import assert_consistent, kill_then_rerun, ready_documents, snapshot
 
 SAMPLE = ROOT / "corpora" / "sample"
 KEYS = {"added", "updated", "unchanged", "removed", "failed", "chunks", "seconds"}
@@ -166,19 +166,8 @@ def test_kill_9_at_any_moment_then_rerun_equals_clean_index(settings, embedder, 
 
     # kill at different moments: while loading, after a few documents, deep into the run; between the
     # kill and the re-run, a reader sees only whole documents
-    kill_ingest_at((0, 3, 12, 25), folder, subprocess_env(settings), ROOT, settings.data_dir,
-                   lambda: assert_whole_documents_only(Service(settings, embedder=embedder)))
-    done = rag(settings, "ingest", str(folder), "--json")
-    assert done.returncode == 0, done.stderr
-    service = Service(settings, embedder=embedder)
-    assert_consistent(service.index, "default")
-    assert snapshot(service.index, "default") == expected
-
-
-def assert_whole_documents_only(service: Service) -> None:
-    cat = service.index.catalog("default")
-    for doc in cat.documents():
-        assert len(cat.document_chunks(doc.sha256)) == doc.chunks
+    kill_then_rerun((0, 3, 12, 25), folder, subprocess_env(settings), ROOT, settings.data_dir,
+                    lambda: Service(settings, embedder=embedder), expected)
 
 
 @pytest.mark.slow

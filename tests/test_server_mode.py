@@ -24,9 +24,15 @@ from rag.settings import Settings
 from rag.store.index import Index
 from tests.conftest import ROOT, subprocess_env
 from tests.fixtures_chroma import ChromaServer
-from tests.invariants import assert_consistent, kill_ingest_at, ready_documents, snapshot
+from tests.invariants import (
+    assert_consistent,
+    assert_whole_documents_only,
+    kill_then_rerun,
+    ready_documents,
+    snapshot,
+)
 from tests.ollama_stub import free_port
-from tests.test_ingest import SAMPLE, _corpus, assert_whole_documents_only
+from tests.test_ingest import SAMPLE, _corpus
 
 pytestmark = pytest.mark.server
 
@@ -173,13 +179,8 @@ def test_kill_9_mid_ingest_then_rerun_is_consistent(server_settings, embedder, t
     expected = snapshot(clean.index, "default")
 
     env = rag_env(server_settings.data_dir, server_settings.chroma_url)
-    kill_ingest_at((0, 3, 12), folder, env, ROOT, server_settings.data_dir,
-                   lambda: assert_whole_documents_only(Service(server_settings, embedder=embedder)))
-    done = rag(env, "ingest", str(folder), "--json")
-    assert done.returncode == 0, done.stderr
-    service = Service(server_settings, embedder=embedder)
-    assert_consistent(service.index, "default")
-    assert snapshot(service.index, "default") == expected
+    kill_then_rerun((0, 3, 12), folder, env, ROOT, server_settings.data_dir,
+                    lambda: Service(server_settings, embedder=embedder), expected)
 
 
 @pytest.mark.slow
