@@ -64,6 +64,18 @@ def ready_documents(data_dir: Path, collection: str = "default") -> int:
         return 0
 
 
+def ingest_until_ready(folder: Path, env: dict[str, str], cwd: Path, data_dir: Path, documents: int
+                       ) -> subprocess.Popen[str]:
+    """Start `rag ingest folder --json` and return once ``documents`` are ready, the ingest still running."""
+    proc = subprocess.Popen([sys.executable, "-m", "rag", "ingest", str(folder), "--json"], env=env, cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while ready_documents(data_dir) < documents:
+        assert proc.poll() is None and time.monotonic() < deadline, "the ingest ended or stalled too early"
+        time.sleep(0.05)
+    return proc
+
+
 def assert_whole_documents_only(service: Any) -> None:
     """Every document a reader sees has all of its passages."""
     cat = service.index.catalog("default")

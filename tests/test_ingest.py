@@ -17,7 +17,7 @@ from ingest.pipeline import IngestJob, IngestReport, discover
 from rag.chunking import embedding_text
 from rag.service import Service
 from tests.conftest import ROOT, subprocess_env
-from tests.invariants import assert_consistent, kill_then_rerun, ready_documents, snapshot
+from tests.invariants import assert_consistent, ingest_until_ready, kill_then_rerun, snapshot
 
 SAMPLE = ROOT / "corpora" / "sample"
 KEYS = {"added", "updated", "unchanged", "removed", "failed", "chunks", "seconds"}
@@ -180,12 +180,7 @@ def test_two_ingests_at_once_one_waits_and_search_keeps_working(settings, embedd
     other.mkdir()
     shutil.copy(SAMPLE / "calendario_academico_2026.pdf", other)
     env = subprocess_env(settings)
-    first = subprocess.Popen([sys.executable, "-m", "rag", "ingest", str(folder), "--json"], env=env, cwd=ROOT,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while ready_documents(settings.data_dir) < 2:
-        assert first.poll() is None and time.monotonic() < deadline
-        time.sleep(0.05)
+    first = ingest_until_ready(folder, env, ROOT, settings.data_dir, 2)
     os.kill(first.pid, signal.SIGSTOP)  # mid-ingest, lock held
     try:
         err_file = tmp_path / "second.err"

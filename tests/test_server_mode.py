@@ -27,8 +27,8 @@ from tests.fixtures_chroma import ChromaServer
 from tests.invariants import (
     assert_consistent,
     assert_whole_documents_only,
+    ingest_until_ready,
     kill_then_rerun,
-    ready_documents,
     snapshot,
 )
 from tests.ollama_stub import free_port
@@ -188,12 +188,7 @@ def test_search_while_ingesting(server_settings, embedder, tmp_path):
     """A writer process ingests; readers (this process, and a `rag search` process) see whole documents only."""
     folder = _corpus(tmp_path, n=20)
     env = rag_env(server_settings.data_dir, server_settings.chroma_url)
-    writer = subprocess.Popen([sys.executable, "-m", "rag", "ingest", str(folder), "--json"], env=env, cwd=ROOT,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while ready_documents(server_settings.data_dir) < 1:
-        assert writer.poll() is None and time.monotonic() < deadline
-        time.sleep(0.05)
+    writer = ingest_until_ready(folder, env, ROOT, server_settings.data_dir, 1)
     cli_reader = subprocess.Popen([sys.executable, "-m", "rag", "search", "plazo de días hábiles", "--json"],
                                   env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     reader = Service(server_settings, embedder=embedder)
