@@ -418,8 +418,8 @@ def _count_grams(conn: sqlite3.Connection, passages: Iterable[Sequence[str]], si
         "INSERT INTO gram_df(gram, df) VALUES (?, ?) ON CONFLICT(gram) DO UPDATE SET df = df + excluded.df",
         [(g, sign * n) for g, n in df.items()],
     )
-    if sign < 0:
-        conn.execute("DELETE FROM gram_df WHERE df <= 0")
+    if sign < 0:  # only the grams just taken away can have reached 0: no scan of the whole table
+        conn.executemany("DELETE FROM gram_df WHERE gram = ? AND df <= 0", [(g,) for g in df])
     conn.execute(
         "INSERT INTO meta(key, value) VALUES ('gram_total', ?) "
         "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + CAST(excluded.value AS INTEGER)",
