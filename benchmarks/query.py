@@ -139,7 +139,8 @@ def measure(data_dir: Path, size: int, queries: int) -> dict[str, Any]:
     """Time ``queries`` questions on the built collection of ``size`` passages, in this process."""
     import torch
 
-    from rag.retrieval import Candidates, Retriever, fuse, gram_bm25
+    from rag.analysis import analyze_query
+    from rag.retrieval import Retriever, fuse, gather
     from rag.service import Service
     from rag.settings import Settings
 
@@ -153,7 +154,7 @@ def measure(data_dir: Path, size: int, queries: int) -> dict[str, Any]:
         retriever.retrieve(q, 5)
     total: list[float] = []
     cpu: list[float] = []
-    parts: dict[str, list[float]] = {"embed": [], "dense": [], "lexical": [], "grams": [], "fuse+read": []}
+    parts: dict[str, list[float]] = {"embed": [], "dense": [], "lexical": [], "passages": [], "fuse+read": []}
     for q in questions[20:]:
         t0, c0 = time.perf_counter(), time.process_time()
         retriever.retrieve(q, 5)
@@ -167,9 +168,10 @@ def measure(data_dir: Path, size: int, queries: int) -> dict[str, Any]:
         t2 = time.perf_counter()
         lexical = retriever.lexical(q, retriever.depth)
         t3 = time.perf_counter()
-        grams = gram_bm25(catalog, q, [cid for cid, _ in lexical] + [cid for cid, _ in dense])
+        terms = analyze_query(q)
+        cands = gather(catalog, q, terms, dense, lexical)
         t4 = time.perf_counter()
-        ranked = fuse(Candidates(dense, lexical, (), grams), 18)
+        ranked = fuse(cands, 18)
         catalog.chunks([cid for cid, _ in ranked])
         t5 = time.perf_counter()
         for key, value in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
@@ -232,7 +234,7 @@ def main() -> int:
         lat, b = r["latency_ms"], r["breakdown_ms"]
         print(f"{r['passages']:>7} passages: p50 {lat['p50']} ms, p95 {lat['p95']} ms "
               f"(embed {b['embed']['p50']}, dense {b['dense']['p50']}, lexical {b['lexical']['p50']}, "
-              f"grams {b['grams']['p50']}, "
+              f"passages {b['passages']['p50']}, "
               f"fuse+read {b['fuse+read']['p50']} ms at p50); disk {r['disk_mb']['total']} MB; "
               f"RSS {r['rss_mb']} MB")
     return 0

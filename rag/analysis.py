@@ -132,6 +132,38 @@ def gram_counts(text: str, context: str, grams: list[str], n: int = GRAM) -> tup
     return {g: marked.count(g) for g in grams}, length
 
 
+_SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+|\n+")
+
+
+def sentences(text: str) -> list[str]:
+    """A passage's sentences, split after . ! ? ; : and at line breaks (empty pieces dropped).
+
+    Example: sentences("Se fundó en 1831. Tiene 3 sedes; la mayor en La Paz.") ->
+    ["Se fundó en 1831.", "Tiene 3 sedes;", "la mayor en La Paz."]
+    """
+    return [s for s in (piece.strip() for piece in _SENTENCE_END.split(text)) if s]
+
+
+def sentence_units(text: str) -> list[tuple[frozenset[str], str]]:
+    """Each sentence of a passage as (its stems, its content words marked "#word#" and joined by spaces).
+
+    A question's n-gram is in a sentence when it is a substring of the second (as in ``gram_counts``).
+    The stemmer is chosen once, from the whole passage: one sentence is too short to tell its language.
+    The text is folded once: this runs for every candidate passage of every question.
+    """
+    folded = fold(text)
+    lang = guess_language(_WORD.findall(folded)) or "es"
+    stop = SPANISH_STOP if lang == "es" else ENGLISH_STOP
+    stemmer = _stemmer(lang)
+    out = []
+    for sentence in sentences(folded):
+        words = _WORD.findall(sentence)
+        stems = frozenset(stemmer.stemWords([w for w in words if w not in stop]))
+        marked = " ".join(f"#{w}#" for w in words if w not in SPANISH_STOP and w not in ENGLISH_STOP)
+        out.append((stems, marked))
+    return out
+
+
 def analyze_query(text: str) -> list[str]:
     """Distinct terms of a question; both languages' stems when its language is unclear."""
     words = tokens(text)

@@ -10,6 +10,8 @@ from rag.analysis import (
     char_grams,
     guess_language,
     query_grams,
+    sentence_units,
+    sentences,
     tokens,
 )
 
@@ -62,3 +64,20 @@ def test_character_grams_join_what_stems_keep_apart():
     for a, b, least in (("Genghis Khan", "Gengis Kan", 2), ("ciudadanía", "ciudadano", 6)):
         assert not set(analyze(a)) & set(analyze(b))
         assert len(set(char_grams(a)) & set(char_grams(b))) >= least, (a, b)
+
+
+def test_sentences_split_after_end_marks_and_line_breaks():
+    assert sentences("Se fundó en 1831. Tiene 3 sedes; la mayor en La Paz.") == [
+        "Se fundó en 1831.", "Tiene 3 sedes;", "la mayor en La Paz."]
+    assert sentences("Art. 5\nLa nota  mínima es 51?  Sí! ") == ["Art.", "5", "La nota  mínima es 51?", "Sí!"]
+    assert sentences("  ") == [] and sentences("sin punto final") == ["sin punto final"]
+
+
+def test_sentence_units_stem_every_sentence_in_the_passage_language():
+    """A short sentence says nothing of its language: the passage's is used for all of them."""
+    passage = "The committee has three members. Evaluaciones."
+    (first_stems, first_marked), (second_stems, _) = sentence_units(passage)
+    assert first_stems == set(analyze("The committee has three members.", "en"))
+    assert second_stems == set(analyze("Evaluaciones.", "en"))  # English stemming, as the passage
+    assert first_marked == "#committee# #three# #members#"
+    assert all(g in first_marked for g in char_grams("The committee has three members."))

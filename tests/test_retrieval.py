@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 
+from rag.analysis import analyze
 from rag.indexing import Indexer
-from rag.retrieval import Candidates, Retriever, confidence_gaps, dense_weight, fuse, join_lexical, rrf
+from rag.retrieval import (
+    Candidates,
+    Retriever,
+    best_sentence,
+    confidence_gaps,
+    dense_weight,
+    fuse,
+    join_lexical,
+    rrf,
+)
 from tests.helpers import make_doc, pending
 from tests.invariants import assert_gram_stats
 
@@ -96,6 +106,29 @@ def test_lexical_channels_join_on_their_own_scales():
     assert join_lexical([], []) == []
 
 
+def test_best_sentence_wants_the_question_in_one_sentence():
+    term_idf = dict(zip(analyze("fundó universidad"), (2.0, 1.0), strict=True))
+    gram_idf: dict[str, float] = {}
+    together = "La universidad se fundó en 1831. Tiene tres sedes."
+    apart = "La universidad tiene tres sedes. Se fundó en 1831."
+    assert best_sentence(together, term_idf, gram_idf) == 0.5  # all stems; no 4-gram channel
+    assert best_sentence(apart, term_idf, gram_idf) == 1.0 / 3  # "fundó" (2 of 3) alone is the best sentence
+    assert best_sentence("Nada que ver.", term_idf, gram_idf) == 0.0
+    assert best_sentence(together, {}, {}) == 0.0
+    grams = {"#fun": 1.0, "undo": 1.0, "ndo#": 1.0, "#200": 1.0}
+    assert best_sentence(together, term_idf, grams) == (1.0 + 0.75) / 2  # "fundó" yes, "2000" no
+
+
+def test_a_passage_holding_the_question_in_one_sentence_rises():
+    """Equal lexical evidence: the passage whose one sentence covers the question comes first, and the
+    weight is a reordering among close scores, not an override of clearly better ones."""
+    lexical = [("a:0", 10.0), ("b:0", 9.9), ("c:0", 5.0)]
+    plain = _ids(fuse(Candidates([], lexical), 3, context=False))
+    assert plain == ["a:0", "b:0", "c:0"]
+    covered = Candidates([], lexical, ("x",), [], {"a:0": 0.3, "b:0": 1.0, "c:0": 1.0})
+    assert _ids(fuse(covered, 3, context=False)) == ["b:0", "a:0", "c:0"]
+
+
 # -- the real index ------------------------------------------------------------------------------------
 CALENDARIO = make_doc("calendario.pdf", [
     "Calendario académico 2026. Las clases del primer semestre comienzan el 2 de marzo y terminan el 26 "
@@ -160,6 +193,17 @@ def test_half_written_document_is_invisible_to_lexical_search(service):
     for method in ("lexical", "hybrid"):
         hits = service.search("recargo matrícula", k=5, method=method)
         assert all(h.source != "calendario.pdf" for h in hits)
+
+
+def test_candidates_carry_each_passage_best_sentence_coverage(service):
+    Indexer(service.index, service.embedder, "default").add([pending(CALENDARIO), pending(THESIS)])
+    cands = service.retriever("default").candidates("¿Cuándo terminan las clases del primer semestre?", 4)
+    proposed = {cid for cid, _ in cands.dense} | {cid for cid, _ in cands.lexical}
+    assert set(cands.sentences) == proposed  # all of them: fewer than SENTENCE_DEPTH here
+    best = max(cands.sentences, key=lambda cid: cands.sentences[cid])
+    chunk = service.index.catalog("default").chunks([best])[best]
+    assert "terminan el 26 de junio" in chunk.text and cands.sentences[best] > 0.9
+    assert all(0.0 <= v <= 1.0 for v in cands.sentences.values())
 
 
 def test_confidence_is_lower_for_a_question_the_documents_do_not_answer(service):
