@@ -72,7 +72,7 @@ def _paragraphs() -> tuple[list[str], list[str]]:
 
 def build(data_dir: Path, size: int) -> float:
     """Write ``size`` synthetic passages into collection 'bench' under ``data_dir``; seconds taken."""
-    from rag.analysis import analyze
+    from rag.analysis import passage_terms
     from rag.embedders import make_embedder
     from rag.settings import Settings
     from rag.store.catalog import NewDocument
@@ -109,8 +109,7 @@ def build(data_dir: Path, size: int) -> float:
                     chunks.append(Chunk(f"{sha}:{pos}", sha, f"doc{d}.pdf", pos // 4 + 1, pos // 4 + 1, pos,
                                         text, title))
                 docs.append(NewDocument(sha, f"doc{d}.pdf", title, [""] * (PER_DOC // 4 + 1), chunks,
-                                        [(" ".join(analyze(c.text)), " ".join(analyze(c.context)))
-                                         for c in chunks], 1, None))
+                                        [passage_terms(c.text, c.context) for c in chunks], 1, None))
             index.write("bench", embedder.name, docs, np.asarray(vectors, dtype=np.float32))
     return time.perf_counter() - began
 

@@ -14,6 +14,7 @@ variants of names ("Gengis Kan" / "Genghis Khan"), typos, and derived forms the 
 
 from __future__ import annotations
 
+import hashlib
 import re
 from functools import lru_cache
 from typing import Literal
@@ -162,6 +163,26 @@ def sentence_units(text: str) -> list[tuple[frozenset[str], str]]:
         marked = " ".join(f"#{w}#" for w in words if w not in SPANISH_STOP and w not in ENGLISH_STOP)
         out.append((stems, marked))
     return out
+
+
+def passage_terms(text: str, context: str) -> tuple[str, str]:
+    """A passage's index terms as the lexical index stores them: (its text's, its context line's),
+    each space-joined, each analysed in its own language."""
+    return " ".join(analyze(text)), " ".join(analyze(context))
+
+
+# Bump when the analysis changes in a way ``analysis_fingerprint`` cannot see (the code of ``fold``,
+# ``tokens``, ``guess_language``, ``char_grams``): every catalog then re-derives its terms on open.
+ANALYSIS_REVISION = 1
+
+
+@lru_cache(maxsize=1)
+def analysis_fingerprint() -> str:
+    """What the index terms of a passage depend on, as a short digest: stored in every catalog, and a
+    catalog made with another analysis re-derives its terms and n-gram statistics when it is opened."""
+    parts = (ANALYSIS_REVISION, GRAM, _WORD.pattern, sorted(SPANISH_STOP), sorted(ENGLISH_STOP),
+             sorted(_ES_MARKS), sorted(_EN_MARKS), Stemmer.version())
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
 
 def analyze_query(text: str) -> list[str]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rag.analysis import analyze
+from rag.analysis import passage_terms
 from rag.chunking import ChunkerConfig, chunk_document, embedding_text
 from rag.embedders import Embedder
 from rag.store.catalog import NewDocument, PathRecord
@@ -119,7 +119,7 @@ class Indexer:
                 title=p.doc.title,
                 pages=p.doc.pages,
                 chunks=chunks,
-                terms=[(" ".join(analyze(c.text)), " ".join(analyze(c.context))) for c in chunks],
+                terms=[passage_terms(c.text, c.context) for c in chunks],
                 size=p.doc.size,
                 path=p.path,
             )

@@ -21,12 +21,23 @@ def assert_consistent(index: Any, collection: str) -> None:
     assert cat.unfinished() == [], "half-written documents left"
     lex_rows = cat._conn.execute("SELECT COUNT(*) FROM lex").fetchone()[0]
     assert lex_rows == len(chunk_ids), "lexical index out of step"
+    assert_lexical_terms(cat)
     assert_gram_stats(cat)
     for doc in cat.documents():
         chunks = cat.document_chunks(doc.sha256)
         assert len(chunks) == doc.chunks
         assert [c.position for c in chunks] == list(range(len(chunks)))
         assert all(1 <= c.page <= c.page_end <= doc.pages for c in chunks)
+
+
+def assert_lexical_terms(cat: Any) -> None:
+    """Every passage's row in the lexical index holds the terms this analysis makes of its text."""
+    from rag.analysis import passage_terms
+
+    rows = cat._conn.execute(
+        "SELECT c.text, c.context, l.body, l.context FROM chunks c JOIN lex l ON l.rowid = c.rowid")
+    for text, context, body, terms in rows:
+        assert (body, terms) == passage_terms(text, context), "lexical terms of another analysis"
 
 
 def assert_gram_stats(cat: Any) -> None:

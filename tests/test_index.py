@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
+
 import numpy as np
 import pytest
 
+from rag.analysis import analysis_fingerprint
 from rag.errors import EmbedderMismatchError
 from rag.indexing import Indexer
-from rag.store.catalog import NewDocument
+from rag.store.catalog import Catalog, NewDocument
 from tests.helpers import make_doc, pending
 from tests.invariants import assert_consistent as consistent
 
@@ -197,3 +201,45 @@ def test_a_catalog_without_ngram_statistics_is_upgraded_on_open(service, setting
     assert upgraded.get_meta("schema") == "2"
     consistent(again.index, "default")  # the statistics equal those of the passages there
     assert [(h.chunk_id, h.score) for h in again.search("asistencias", method="lexical")] == expected
+
+
+def test_a_catalog_made_with_another_analysis_rederives_its_terms_on_open(service, settings, embedder):
+    """Index terms made by another version of the analysis (other stop words, another stemmer) would
+    quietly stop matching the questions, which this version analyses: such a catalog re-derives its
+    terms and n-gram statistics from its stored texts the first time it is opened. No vector changes."""
+    from rag.service import Service
+
+    Indexer(service.index, service.embedder, "default").add([pending(REGLAMENTO), pending(POLICY)])
+    cat = service.index.catalog("default")
+    assert cat.get_meta("analysis") == analysis_fingerprint()
+    expected = [(h.chunk_id, h.score) for h in service.search("asistencia mínima", method="lexical")]
+    assert expected
+    vectors = sorted(service.index.vectors.ids("default"))
+    with cat._conn:  # what an older analysis might have written
+        cat._conn.execute("UPDATE lex SET body = 'asistenci' || rowid, context = ''")
+        cat._conn.execute("UPDATE gram_df SET df = df + 1")
+        cat._conn.execute("UPDATE meta SET value = 'older' WHERE key = 'analysis'")
+    assert service.search("asistencia mínima", method="lexical") == []  # stale terms match nothing
+    again = Service(settings, embedder=embedder)
+    reopened = again.index.catalog("default")
+    assert reopened.get_meta("analysis") == analysis_fingerprint()
+    consistent(again.index, "default")  # terms and statistics are this analysis's, of these texts
+    assert [(h.chunk_id, h.score) for h in again.search("asistencia mínima", method="lexical")] == expected
+    assert sorted(again.index.vectors.ids("default")) == vectors
+
+
+def test_a_current_catalog_opens_without_writing(service, settings):
+    """Opening a catalog made by this analysis never waits for the write lock (readers beside a writer)."""
+    Indexer(service.index, service.embedder, "default").add([pending(POLICY)])
+    file = service.index.catalog("default").file
+    writer = sqlite3.connect(file, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # another process in the middle of a write
+    try:
+        began = time.monotonic()
+        reader = Catalog.open(file)
+        assert reader.chunk_count() == service.index.catalog("default").chunk_count() > 0
+        assert time.monotonic() - began < 5
+        reader.close()
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
