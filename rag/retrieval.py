@@ -31,12 +31,12 @@ nothing fitted to an evaluation set:
    share of the best document's (the title and headings themselves are in the lexical index).
 5. The top passage of the side with the larger weight takes the first place: fusion reorders what
    follows it, so a question one retriever answers confidently is not made worse at rank 1 by the other.
-6. Every candidate then gains 0.2 x its best-sentence coverage: the largest IDF-weighted share of the
+6. The 20 best then gain 0.2 x their best-sentence coverage: the largest IDF-weighted share of the
    question (its stems and its 4-grams, averaged) that one sentence of the passage holds. A question is
    usually answered by one sentence that repeats most of it; BM25 over the whole passage cannot tell
    that sentence from the same words scattered over several. This third piece of evidence may move the
-   passage placed first in step 5 (measured: answer-recall@1 +1.3 points on SQuAD-es, +0.6 on XQuAD-es,
-   +1.1 on XQuAD-en; docs/benchmarks.md).
+   passage placed first in step 5 (measured with `rag eval`: answer-recall@1 +1.1 points on SQuAD-es,
+   +0.7 on XQuAD-es and on XQuAD-en, recall@4 and MRR@10 up or equal; docs/benchmarks.md).
 
 A per-collection weight estimated from pseudo-questions (sentences of the collection's own passages with
 words cut out) was tried and dropped: such probes share their words with their passage, so every
@@ -132,13 +132,11 @@ def best_sentence(text: str, term_idf: Mapping[str, float], gram_idf: Mapping[st
 
     Example: for "¿Cuándo se fundó la universidad?" a passage whose one sentence reads "La universidad
     se fundó en 1831." scores 1.0; a passage with "universidad" in one sentence and "fundó" in another
-    scores about half as much.
+    scores less, whatever its BM25.
     """
     total_t = sum(term_idf.values())
     total_g = sum(gram_idf.values())
     best = 0.0
-    if not total_t and not total_g:
-        return 0.0
     for stems, marked in sentence_units(text):
         share_t = sum(w for t, w in term_idf.items() if t in stems) / total_t if total_t else 0.0
         share_g = sum(w for g, w in gram_idf.items() if g in marked) / total_g if total_g else 0.0
@@ -154,7 +152,8 @@ class Candidates:
     lexical: Ranked  # (chunk id, BM25), best first: the lexical retriever's own list
     terms: tuple[str, ...] = ()  # the question's analysed terms
     grams: Ranked = field(default_factory=list)  # 4-gram BM25 of the passages both lists propose
-    sentences: Mapping[str, float] = field(default_factory=dict)  # their best-sentence coverage (0..1)
+    sentences: Mapping[str, float] = field(default_factory=dict)  # best-sentence coverage (0..1) of the
+    # fusion's SENTENCE_DEPTH best (see ``gather``)
 
     @property
     def lexical_side(self) -> Ranked:
