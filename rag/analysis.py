@@ -92,8 +92,18 @@ def analyze(text: str, lang: Lang | None = None) -> list[str]:
 GRAM = 4  # characters per n-gram (4- and 5-grams are the usual best for European languages)
 
 
+def _content(words: list[str]) -> list[str]:
+    """The words that are a stop word in neither language (what the n-gram channel indexes)."""
+    return [w for w in words if w not in SPANISH_STOP and w not in ENGLISH_STOP]
+
+
 def _content_words(text: str) -> list[str]:
-    return [w for w in tokens(text) if w not in SPANISH_STOP and w not in ENGLISH_STOP]
+    return _content(tokens(text))
+
+
+def _marked(words: list[str]) -> str:
+    """Words as "#w1# #w2#": a question's n-gram occurs in them exactly where it is one of their n-grams."""
+    return " ".join(f"#{w}#" for w in words)
 
 
 def char_grams(text: str, n: int = GRAM) -> list[str]:
@@ -128,7 +138,7 @@ def gram_counts(text: str, context: str, grams: list[str], n: int = GRAM) -> tup
     is scored against a question's few grams only.
     """
     words = _content_words(f"{text} {context}")
-    marked = " ".join(f"#{w}#" for w in words)
+    marked = _marked(words)
     length = sum(max(len(w) + 3 - n, 1) for w in words)
     return {g: marked.count(g) for g in grams}, length
 
@@ -160,8 +170,7 @@ def sentence_units(text: str) -> list[tuple[frozenset[str], str]]:
     for sentence in sentences(folded):
         words = _WORD.findall(sentence)
         stems = frozenset(stemmer.stemWords([w for w in words if w not in stop]))
-        marked = " ".join(f"#{w}#" for w in words if w not in SPANISH_STOP and w not in ENGLISH_STOP)
-        out.append((stems, marked))
+        out.append((stems, _marked(_content(words))))
     return out
 
 

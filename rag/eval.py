@@ -32,7 +32,7 @@ import numpy as np
 from rag.embedders import Embedder
 from rag.errors import SettingsError
 from rag.indexing import Indexer, Pending, Progress
-from rag.retrieval import MERGE, Ranked, Retriever, group_adjacent, join_passages
+from rag.retrieval import MERGE, Ranked, Retriever, hit_groups, join_passages
 from rag.store.index import Index
 from rag.text import collapse, normalize_page
 from rag.types import Chunk, ParsedDocument
@@ -251,11 +251,8 @@ class _Passages:
         missing = [cid for cid, _ in ranked if cid not in self._chunks]
         if missing:
             self._chunks.update(self._catalog.chunks(missing))
-        ranked = [(cid, s) for cid, s in ranked if cid in self._chunks]
-        pages = {cid: (self._chunks[cid].page, self._chunks[cid].page_end) for cid, _ in ranked}
-        groups = group_adjacent(ranked, pages) if merge else [[item] for item in ranked]
         out = []
-        for group in groups[:depth]:
+        for group in hit_groups(ranked, self._chunks, merge)[:depth]:
             ids = tuple(cid for cid, _ in group)
             if ids not in self._keys:
                 chunks = sorted((self._chunks[cid] for cid in ids), key=lambda c: c.position)

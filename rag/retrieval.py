@@ -46,7 +46,6 @@ collection looked lexical-friendly, English ones included (docs/benchmarks.md).
 from __future__ import annotations
 
 import logging
-import math
 import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -57,7 +56,7 @@ import numpy as np
 
 from rag.analysis import analyze_query, gram_counts, query_grams, sentence_units
 from rag.embedders import Embedder
-from rag.store.catalog import Catalog
+from rag.store.catalog import Catalog, bm25_idf
 from rag.store.index import Index
 from rag.types import Chunk, Hit
 
@@ -108,7 +107,7 @@ def gram_bm25(catalog: Catalog, question: str, chunks: Mapping[str, Chunk], k1: 
     if not grams or not chunks:
         return [], {}
     df, n, mean_length = catalog.gram_stats(grams)
-    idf = {g: _idf(n, f) for g, f in df.items() if f > 0}
+    idf = {g: bm25_idf(n, f) for g, f in df.items() if f > 0}
     if not idf or mean_length <= 0:
         return [], idf
     wanted = list(idf)
@@ -120,10 +119,6 @@ def gram_bm25(catalog: Catalog, question: str, chunks: Mapping[str, Chunk], k1: 
         if score > 0:
             scores[cid] = score
     return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0])), idf
-
-
-def _idf(n: int, df: int) -> float:
-    return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
 
 
 def best_sentence(text: str, term_idf: Mapping[str, float], gram_idf: Mapping[str, float]) -> float:
@@ -234,8 +229,7 @@ def gather(catalog: Catalog, question: str, terms: Sequence[str], dense: Ranked,
     cands = Candidates(dense, words, tuple(terms), grams)
     if not chunks:
         return cands
-    n = max(catalog.passage_count(), 1)
-    term_idf = {t: _idf(n, f) for t, f in catalog.document_frequencies(list(dict.fromkeys(terms))).items()}
+    term_idf = catalog.term_idf(terms)
     top = [cid for cid, _ in fuse(cands, SENTENCE_DEPTH, context=context) if cid in chunks]
     sentences = {cid: best_sentence(chunks[cid].text, term_idf, gram_idf) for cid in top}
     return replace(cands, sentences=sentences)
@@ -354,11 +348,17 @@ class Retriever:
             return []
         ranked = self.ranked(question, MERGE * k + 8, method)
         chunks = self.index.catalog(self.collection).chunks([cid for cid, _ in ranked])
-        # a passage of a document being written (not 'ready') or just removed is not there: skip it
-        ranked = [(cid, score) for cid, score in ranked if cid in chunks]
-        pages = {cid: (c.page, c.page_end) for cid, c in chunks.items()}
         return [merged_hit(rank, [chunks[cid] for cid, _ in group], group[0][1])
-                for rank, group in enumerate(group_adjacent(ranked, pages)[:k], start=1)]
+                for rank, group in enumerate(hit_groups(ranked, chunks)[:k], start=1)]
+
+
+def hit_groups(ranked: Ranked, chunks: Mapping[str, Chunk], merge: bool = True) -> list[Ranked]:
+    """``ranked`` as hits: the passages ``chunks`` holds (one of a document being written, not 'ready',
+    or just removed is not there: skipped), neighbours of one page grouped when ``merge``."""
+    ranked = [(cid, score) for cid, score in ranked if cid in chunks]
+    if not merge:
+        return [[item] for item in ranked]
+    return group_adjacent(ranked, {cid: (chunks[cid].page, chunks[cid].page_end) for cid, _ in ranked})
 
 
 def group_adjacent(ranked: Ranked, pages: Mapping[str, tuple[int, int]] | None = None,

@@ -112,11 +112,7 @@ class Catalog:
         conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL is durable across process crashes
-        try:
-            row = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-        except sqlite3.OperationalError:
-            row = None
-        if row is not None and row[0] == SCHEMA_VERSION and _analysis(conn) == analysis_fingerprint():
+        if _meta(conn, "schema") == SCHEMA_VERSION and _meta(conn, "analysis") == analysis_fingerprint():
             return cls(conn, path)  # an existing catalog: readers never take the write lock here
         # a first open after an upgrade may re-derive every passage's terms (~30 s at 100k passages):
         # another process opening meanwhile waits for it rather than failing after the usual 30 s
@@ -125,7 +121,7 @@ class Catalog:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
-            if _analysis(conn) != analysis_fingerprint():
+            if _meta(conn, "analysis") != analysis_fingerprint():
                 _reanalyze(conn)  # made by another version of the analysis (or before it was recorded)
             else:
                 _upgrade(conn)
@@ -390,18 +386,20 @@ class Catalog:
         found = {str(t): int(n) for t, n in rows}
         return {t: found.get(t, 0) for t in terms}
 
+    def term_idf(self, terms: Sequence[str]) -> dict[str, float]:
+        """The BM25 IDF of each distinct term over the collection's passages."""
+        n = max(self.passage_count(), 1)
+        return {t: bm25_idf(n, df) for t, df in self.document_frequencies(list(dict.fromkeys(terms))).items()}
+
     def coverage(self, terms: Sequence[str], ids: Sequence[str]) -> float:
         """The largest IDF-weighted share of ``terms`` that one of the passages ``ids`` contains.
 
         Example: terms ["nota", "minim", "aprobacion"] against a passage with "nota" and "minim" only
         -> about 0.6 when "aprobacion" is the rarest of the three.
         """
-        terms = list(dict.fromkeys(terms))
         if not terms or not ids:
             return 0.0
-        n = max(self.passage_count(), 1)
-        weight = {t: math.log(1.0 + (n - df + 0.5) / (df + 0.5))
-                  for t, df in self.document_frequencies(terms).items()}
+        weight = self.term_idf(terms)
         total = sum(weight.values()) or 1.0
         marks = ",".join("?" * len(ids))
         rows = self._conn.execute(
@@ -440,19 +438,29 @@ def _count_grams(conn: sqlite3.Connection, passages: Iterable[Sequence[str]], si
     )
 
 
-def _upgrade(conn: sqlite3.Connection) -> None:
-    """Fill what a version-1 catalog lacks (the n-gram statistics), inside the caller's transaction."""
-    if conn.execute("SELECT 1 FROM gram_df LIMIT 1").fetchone() is not None:
-        return
+def bm25_idf(n: int, df: int) -> float:
+    """BM25's IDF of a term (or n-gram) held by ``df`` of ``n`` passages (never negative)."""
+    return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+
+
+def _recount_grams(conn: sqlite3.Connection) -> None:
+    """The n-gram statistics computed afresh from every stored passage, inside the caller's transaction."""
+    conn.execute("DELETE FROM gram_df")
     conn.execute("DELETE FROM meta WHERE key = 'gram_total'")
     rows = conn.execute("SELECT text, context FROM chunks")
     _count_grams(conn, (passage_grams(text, context) for text, context in rows), +1)
 
 
-def _analysis(conn: sqlite3.Connection) -> str | None:
-    """The analysis fingerprint the catalog's terms were made with (None: not recorded, or no catalog)."""
+def _upgrade(conn: sqlite3.Connection) -> None:
+    """Fill what a version-1 catalog lacks (the n-gram statistics), inside the caller's transaction."""
+    if conn.execute("SELECT 1 FROM gram_df LIMIT 1").fetchone() is None:
+        _recount_grams(conn)
+
+
+def _meta(conn: sqlite3.Connection, key: str) -> str | None:
+    """A meta value, read before the tables are known to exist (None: not recorded, or no catalog yet)."""
     try:
-        row = conn.execute("SELECT value FROM meta WHERE key = 'analysis'").fetchone()
+        row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
     except sqlite3.OperationalError:
         return None
     return None if row is None else str(row[0])
@@ -462,15 +470,12 @@ def _reanalyze(conn: sqlite3.Connection) -> None:
     """Re-derive every passage's index terms and the n-gram statistics from the stored texts, inside
     the caller's transaction: what a catalog made with another analysis needs (no vector changes)."""
     conn.execute("DELETE FROM lex")
-    conn.execute("DELETE FROM gram_df")
-    conn.execute("DELETE FROM meta WHERE key = 'gram_total'")
     conn.executemany(
         "INSERT INTO lex(rowid, body, context) VALUES (?, ?, ?)",
         ((rowid, *passage_terms(text, context))
          for rowid, text, context in conn.execute("SELECT rowid, text, context FROM chunks")),
     )
-    rows = conn.execute("SELECT text, context FROM chunks")
-    _count_grams(conn, (passage_grams(text, context) for text, context in rows), +1)
+    _recount_grams(conn)
 
 
 def _match(terms: Sequence[str]) -> str:
