@@ -3,9 +3,10 @@
     python benchmarks/query.py [--sizes 10000 100000] [--queries 300] [--data-dir D] [--json]
 
 What is measured: ``Retriever.retrieve(question, k=5)`` as ``rag search`` runs it - embedding the
-question, the Chroma (HNSW) query, the FTS5 BM25 query, the 4-gram BM25 of the passages both lists
-propose, the fusion, reading the passages and joining neighbours - for real XQuAD questions (Spanish
-and English, alternating), after 20 warm-up questions.
+question with both encoders (the bundled model, and the multilingual channel's, beside the BM25 query),
+the Chroma (HNSW) query, the FTS5 BM25 query, the multilingual cosines and the 4-gram BM25 of the
+passages both lists propose, the fusion, reading the passages and joining neighbours - for real XQuAD
+questions (Spanish and English, alternating), after 20 warm-up questions.
 Each size is built in one process and measured in a fresh one, so its resident memory (RSS, which
 includes the embedding model) and the data directory's size on disk belong to that size alone. A
 question runs on one core (torch with one thread); ``cpu_ms`` is the CPU time a question took, which is
@@ -17,7 +18,8 @@ How the collection is scaled up (embedding 100k passages on two CPU cores would 
     real Spanish and English vocabulary with its real term statistics;
   - vectors: each real paragraph is embedded once with the bundled model; a passage's vector is the
     normalised mean of the vectors of the paragraphs its sentences came from, plus a little noise, so
-    the vectors keep the real model's geometry (cluster structure, anisotropy);
+    the vectors keep the real model's geometry (cluster structure, anisotropy); its multilingual
+    vector is made the same way from the paragraphs' multilingual vectors;
   - both are written with ``Index.write``: the normal write protocol, catalog, FTS5 terms and Chroma.
 """
 
@@ -74,6 +76,7 @@ def build(data_dir: Path, size: int) -> float:
     """Write ``size`` synthetic passages into collection 'bench' under ``data_dir``; seconds taken."""
     from rag.analysis import passage_terms
     from rag.embedders import make_embedder
+    from rag.multilingual import MultilingualEncoder, pack
     from rag.settings import Settings
     from rag.store.catalog import NewDocument
     from rag.store.index import Index
@@ -90,6 +93,12 @@ def build(data_dir: Path, size: int) -> float:
     else:
         pvec = embedder.embed(paragraphs)
         np.save(cache, pvec)
+    mcache = data_dir.parent / "paragraph-mvectors.npy"
+    if mcache.exists():
+        mvec = np.load(mcache)
+    else:
+        mvec = MultilingualEncoder().embed(paragraphs)
+        np.save(mcache, mvec)
     sentences = [(s, i) for i, p in enumerate(paragraphs) for s in _SENT.split(p) if len(s.split()) >= 4]
     rng = random.Random(size)
     noise = np.random.default_rng(size)
@@ -97,19 +106,24 @@ def build(data_dir: Path, size: int) -> float:
     with index.writing():
         for start in range(0, size, PER_DOC * 100):
             docs, vectors = [], []
+            packed: list[list[bytes]] = []
             for d in range(start // PER_DOC, min(size, start + PER_DOC * 100) // PER_DOC):
                 sha = hashlib.sha256(f"bench:{size}:{d}".encode()).hexdigest()
                 title = rng.choice(titles)
                 chunks = []
+                packed.append([])
                 for pos in range(PER_DOC):
                     picked = rng.sample(sentences, rng.randint(3, 7))
                     text = " ".join(s for s, _ in picked)
                     v = pvec[[i for _, i in picked]].mean(axis=0) + noise.normal(0, 0.01, pvec.shape[1])
                     vectors.append(v / np.linalg.norm(v))
+                    m = mvec[[i for _, i in picked]].mean(axis=0) + noise.normal(0, 0.01, mvec.shape[1])
+                    packed[-1].append(pack(m / np.linalg.norm(m)))
                     chunks.append(Chunk(f"{sha}:{pos}", sha, f"doc{d}.pdf", pos // 4 + 1, pos // 4 + 1, pos,
                                         text, title))
                 docs.append(NewDocument(sha, f"doc{d}.pdf", title, [""] * (PER_DOC // 4 + 1), chunks,
-                                        [passage_terms(c.text, c.context) for c in chunks], 1, None))
+                                        [passage_terms(c.text, c.context) for c in chunks], 1, None,
+                                        packed[-1]))
             index.write("bench", embedder.name, docs, np.asarray(vectors, dtype=np.float32))
     return time.perf_counter() - began
 
@@ -145,7 +159,7 @@ def measure(data_dir: Path, size: int, queries: int) -> dict[str, Any]:
 
     torch.set_num_threads(1)  # one core per question: latency does not depend on a second idle core
     service = Service.from_settings(Settings(data_dir=data_dir))
-    retriever = Retriever(service.index, service.embedder, "bench")
+    retriever = Retriever(service.index, service.embedder, "bench", multilingual=service.multilingual)
     catalog = service.index.catalog("bench")
     assert catalog.chunk_count() == size, f"{data_dir} holds {catalog.chunk_count()} passages, not {size}"
     questions = _questions(queries)
@@ -153,7 +167,9 @@ def measure(data_dir: Path, size: int, queries: int) -> dict[str, Any]:
         retriever.retrieve(q, 5)
     total: list[float] = []
     cpu: list[float] = []
-    parts: dict[str, list[float]] = {"embed": [], "dense": [], "lexical": [], "passages": [], "fuse+read": []}
+    parts: dict[str, list[float]] = {"embed": [], "multi-embed": [], "dense": [], "lexical": [], "passages": [],
+                                     "fuse+read": []}
+    assert service.multilingual is not None
     for q in questions[20:]:
         t0, c0 = time.perf_counter(), time.process_time()
         retriever.retrieve(q, 5)
@@ -162,18 +178,20 @@ def measure(data_dir: Path, size: int, queries: int) -> dict[str, Any]:
         # the same steps one by one, for the breakdown
         t0 = time.perf_counter()
         vector = service.embedder.embed([q], query=True)[0]
+        tm = time.perf_counter()
+        multi_query = service.multilingual.embed([q], query=True)[0]
         t1 = time.perf_counter()
         dense = retriever.dense(q, retriever.depth, vector)
         t2 = time.perf_counter()
         lexical = retriever.lexical(q, retriever.depth)
         t3 = time.perf_counter()
         terms = analyze_query(q)
-        cands = gather(catalog, q, terms, dense, lexical)
+        cands = gather(catalog, q, terms, dense, lexical, multi_query=multi_query)
         t4 = time.perf_counter()
         ranked = fuse(cands, 18)
         catalog.chunks([cid for cid, _ in ranked])
         t5 = time.perf_counter()
-        for key, value in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
+        for key, value in zip(parts, (tm - t0, t1 - tm, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
             parts[key].append(value)
 
     def pct(values: list[float]) -> dict[str, float]:
@@ -232,7 +250,8 @@ def main() -> int:
     for r in results:
         lat, b = r["latency_ms"], r["breakdown_ms"]
         print(f"{r['passages']:>7} passages: p50 {lat['p50']} ms, p95 {lat['p95']} ms "
-              f"(embed {b['embed']['p50']}, dense {b['dense']['p50']}, lexical {b['lexical']['p50']}, "
+              f"(embed {b['embed']['p50']}, multi-embed {b['multi-embed']['p50']}, dense {b['dense']['p50']}, "
+              f"lexical {b['lexical']['p50']}, "
               f"passages {b['passages']['p50']}, "
               f"fuse+read {b['fuse+read']['p50']} ms at p50); disk {r['disk_mb']['total']} MB; "
               f"RSS {r['rss_mb']} MB")

@@ -160,6 +160,11 @@ class IngestJob:
 
         if to_parse:
             self._index(list(to_parse.values()), report)
+        # passages from before the multilingual channel (or written with it off) get their vector now
+        if self.service.multilingual is not None and catalog.without_mvec(1):
+            self.progress.message(f"adding multilingual vectors to the passages of {self.collection!r}")
+            Indexer(index, self.service.embedder, self.collection,
+                    multilingual=self.service.multilingual).backfill()
         for src, rec, old in aliases:
             if not catalog.has(rec.sha):
                 continue  # its twin failed to parse; the twin's failure is reported
@@ -187,7 +192,8 @@ class IngestJob:
         settings = self.service.settings
         by_file = {src.file: (src, old, rec) for src, old, rec in work}
         by_key = {src.key: (src, old) for src, old, _rec in work}
-        indexer = Indexer(self.service.index, self.service.embedder, self.collection)
+        indexer = Indexer(self.service.index, self.service.embedder, self.collection,
+                          multilingual=self.service.multilingual)
 
         def parsed() -> Iterable[Pending]:
             with ParserPool(self.workers, settings.parse_timeout, settings.parse_memory_mb) as pool:

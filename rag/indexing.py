@@ -16,6 +16,7 @@ import numpy as np
 from rag.analysis import passage_terms
 from rag.chunking import ChunkerConfig, chunk_document, embedding_text
 from rag.embedders import Embedder
+from rag.multilingual import MultilingualEncoder, pack
 from rag.store.catalog import NewDocument, PathRecord
 from rag.store.index import Index
 from rag.types import Chunk, ParsedDocument
@@ -51,12 +52,14 @@ class Indexer:
     """Embeds and writes documents for one collection; load it once, feed it many documents."""
 
     def __init__(self, index: Index, embedder: Embedder, collection: str, *,
-                 batch_chunks: int = 256, config: ChunkerConfig | None = None) -> None:
+                 batch_chunks: int = 256, config: ChunkerConfig | None = None,
+                 multilingual: MultilingualEncoder | None = None) -> None:
         self.index = index
         self.embedder = embedder
         self.collection = collection
         self.batch_chunks = batch_chunks
         self.config = config or ChunkerConfig.for_window(embedder.max_tokens)
+        self.multilingual = multilingual  # also store each passage's multilingual vector (None: don't)
 
     def chunk(self, doc: ParsedDocument) -> list[Chunk]:
         return chunk_document(doc, self.embedder.count_tokens, self.config)
@@ -76,6 +79,7 @@ class Indexer:
             # hold passages of similar length, so less padding is computed (vectors are put back in order).
             order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
             parts = []
+            mvecs: list[bytes] = []
             for start in range(0, len(texts), self.batch_chunks):
                 began = time.perf_counter()
                 parts.append(self.embedder.embed([texts[i] for i in order[start : start + self.batch_chunks]]))
@@ -88,7 +92,11 @@ class Indexer:
                 sorted_vectors = np.concatenate(parts)
                 vectors = np.empty_like(sorted_vectors)
                 vectors[order] = sorted_vectors
-            self._write(batch, vectors)
+            if self.multilingual is not None and texts:
+                began = time.perf_counter()
+                mvecs = [pack(v) for v in self.multilingual.embed(texts)]
+                report.seconds_in_model += time.perf_counter() - began
+            self._write(batch, vectors, mvecs)
             for pending, chunks in batch:
                 report.written.append(pending.doc.sha256)
                 report.chunks += len(chunks)
@@ -111,7 +119,28 @@ class Indexer:
         if batch:
             yield batch
 
-    def _write(self, batch: list[tuple[Pending, list[Chunk]]], vectors: np.ndarray) -> None:
+    def backfill(self, batch: int = 512, on_progress: Callable[[int], None] | None = None) -> int:
+        """Give every passage written without a multilingual vector one (an index from before the
+        channel, or written with it off); returns how many. Each batch is one transaction, so a
+        killed run leaves only passages still without one, which the next run fills."""
+        if self.multilingual is None:
+            return 0
+        catalog = self.index.catalog(self.collection)
+        done = 0
+        with self.index.writing():
+            while rows := catalog.without_mvec(batch):
+                vectors = self.multilingual.embed([text for _, _, text in rows])
+                catalog.set_mvecs([(rowid, cid, pack(v)) for (rowid, cid, _), v in zip(rows, vectors, strict=True)])
+                done += len(rows)
+                if on_progress is not None:
+                    on_progress(done)
+        if done:
+            log.info("%s: %d passages given their multilingual vector", self.collection, done)
+        return done
+
+    def _write(self, batch: list[tuple[Pending, list[Chunk]]], vectors: np.ndarray,
+               mvecs: list[bytes] | None = None) -> None:
+        offsets = np.cumsum([0] + [len(chunks) for _, chunks in batch])
         docs = [
             NewDocument(
                 sha=p.doc.sha256,
@@ -122,8 +151,9 @@ class Indexer:
                 terms=[passage_terms(c.text, c.context) for c in chunks],
                 size=p.doc.size,
                 path=p.path,
+                mvecs=mvecs[offsets[n] : offsets[n + 1]] if mvecs else (),
             )
-            for p, chunks in batch
+            for n, (p, chunks) in enumerate(batch)
         ]
         with self.index.writing():
             self.index.write(self.collection, self.embedder.name, docs, vectors)

@@ -11,6 +11,7 @@ import numpy as np
 from rag.chunking import embedding_text
 from rag.embedders import Embedder, make_embedder
 from rag.errors import DocumentNotFoundError
+from rag.multilingual import MultilingualEncoder, make_multilingual
 from rag.privacy import lock_down
 from rag.retrieval import Method, Retriever
 from rag.settings import Settings, validate_collection
@@ -23,10 +24,13 @@ log = logging.getLogger(__name__)
 class Service:
     """Settings plus the slow things (index, embedding model), each opened on first use."""
 
-    def __init__(self, settings: Settings, embedder: Embedder | None = None, index: Index | None = None):
+    def __init__(self, settings: Settings, embedder: Embedder | None = None, index: Index | None = None,
+                 multilingual: MultilingualEncoder | None = None):
         self.settings = settings
         if embedder is not None:
             self.__dict__["embedder"] = embedder
+        if multilingual is not None and settings.multilingual:
+            self.__dict__["multilingual"] = multilingual
         if index is not None:
             self.__dict__["index"] = index
 
@@ -39,6 +43,10 @@ class Service:
     @cached_property
     def embedder(self) -> Embedder:
         return make_embedder(self.settings)
+
+    @cached_property
+    def multilingual(self) -> MultilingualEncoder | None:
+        return make_multilingual(self.settings.multilingual, self.settings.embed_threads)
 
     @cached_property
     def index(self) -> Index:
@@ -58,7 +66,8 @@ class Service:
         return name
 
     def retriever(self, collection: str | None = None, method: Method = "hybrid") -> Retriever:
-        return Retriever(self.index, self.embedder, self.collection(collection), method)
+        return Retriever(self.index, self.embedder, self.collection(collection), method,
+                         multilingual=self.multilingual)
 
     def search(self, question: str, collection: str | None = None, k: int | None = None,
                method: Method = "hybrid") -> list[Hit]:

@@ -57,6 +57,10 @@ class Settings(BaseSettings):
         ge=0,
         description="torch threads for embedding documents; 0: torch's default (1 on busy small machines).",
     )
+    multilingual: bool = Field(
+        default=True,
+        description="Also score passages with the bundled multilingual encoder (rag.multilingual).",
+    )
     chroma_url: str = Field(default="", description="Empty: embedded Chroma. Set: a Chroma server URL.")
     ollama_host: str = Field(
         default="http://localhost:11434",

@@ -73,6 +73,16 @@ def embedder() -> Any:
     return emb
 
 
+@pytest.fixture(scope="session")
+def multilingual() -> Any:
+    """The bundled multilingual encoder, loaded once for the whole run."""
+    from rag.multilingual import MultilingualEncoder
+
+    encoder = MultilingualEncoder()
+    encoder.embed(["warm up"])
+    return encoder
+
+
 @pytest.fixture
 def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     """Settings on a fresh data directory, ignoring the developer's environment and .env."""
@@ -87,10 +97,10 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 @pytest.fixture
-def service(settings: Any, embedder: Any) -> Iterator[Any]:
+def service(settings: Any, embedder: Any, multilingual: Any) -> Iterator[Any]:
     from rag.service import Service
 
-    yield Service(settings, embedder=embedder)
+    yield Service(settings, embedder=embedder, multilingual=multilingual)
 
 
 def subprocess_env(settings: Any, **extra: str) -> dict[str, str]:

@@ -11,7 +11,7 @@ import pytest
 from rag.analysis import analysis_fingerprint
 from rag.errors import EmbedderMismatchError
 from rag.indexing import Indexer
-from rag.store.catalog import Catalog, NewDocument
+from rag.store.catalog import SCHEMA_VERSION, Catalog, NewDocument
 from tests.helpers import make_doc, pending
 from tests.invariants import assert_consistent as consistent
 
@@ -198,7 +198,7 @@ def test_a_catalog_without_ngram_statistics_is_upgraded_on_open(service, setting
         cat._conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema'")
     again = Service(settings, embedder=embedder)
     upgraded = again.index.catalog("default")
-    assert upgraded.get_meta("schema") == "2"
+    assert upgraded.get_meta("schema") == SCHEMA_VERSION
     consistent(again.index, "default")  # the statistics equal those of the passages there
     assert [(h.chunk_id, h.score) for h in again.search("asistencias", method="lexical")] == expected
 

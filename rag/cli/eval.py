@@ -64,9 +64,10 @@ def _run(args: argparse.Namespace, settings: Any, evalset: rag_eval.EvalSet) -> 
         bar.set(sum(len(d.pages) for d in evalset.documents[: progress.documents_done]))
 
     with service.index.writing(settings.lock_timeout):
-        rag_eval.ingest(service.index, embedder, collection, evalset.documents, on_progress=on_progress)
+        rag_eval.ingest(service.index, embedder, collection, evalset.documents, on_progress=on_progress,
+                        multilingual=service.multilingual)
     bar.close()
-    retriever = Retriever(service.index, embedder, collection)
+    retriever = Retriever(service.index, embedder, collection, multilingual=service.multilingual)
     bar = _Bar(show, "questions", len(evalset.questions), "question")
     report = rag_eval.evaluate(retriever, evalset, merge=not args.no_merge, on_progress=bar.update)
     bar.close()

@@ -1,6 +1,7 @@
 """The catalog of one collection, in one SQLite file: documents, their file paths, page texts,
-passages, the lexical (FTS5) index over the passages, and the document frequency of every character
-4-gram (``gram_df``, for the n-gram channel of lexical search).
+passages, the lexical (FTS5) index over the passages, the document frequency of every character
+4-gram (``gram_df``, for the n-gram channel of lexical search), and each passage's vector of the
+multilingual channel (``chunks.mvec``, ``rag.multilingual``; NULL until it has one).
 
 Everything a reader trusts is written in one SQLite transaction, so the lexical index can never be out
 of step with the catalog. A document's rows are visible to readers only once its state is 'ready'.
@@ -21,11 +22,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from rag.analysis import analysis_fingerprint, passage_grams, passage_terms
 from rag.types import Chunk, DocumentInfo
 
-SCHEMA_VERSION = "2"  # 2: character n-gram statistics (a version-1 catalog is upgraded on open)
+SCHEMA_VERSION = "3"  # 2: character n-gram statistics; 3: multilingual vectors (older ones are upgraded on open)
 LEX_WEIGHTS = (1.0, 1.0)  # BM25 weights of the passage text and of its context line (title, heading)
 
 _SCHEMA = """
@@ -62,7 +64,8 @@ CREATE TABLE IF NOT EXISTS chunks (
     page INTEGER NOT NULL,
     page_end INTEGER NOT NULL,
     text TEXT NOT NULL,
-    context TEXT NOT NULL DEFAULT ''
+    context TEXT NOT NULL DEFAULT '',
+    mvec BLOB
 );
 CREATE INDEX IF NOT EXISTS chunks_sha ON chunks(sha);
 CREATE VIRTUAL TABLE IF NOT EXISTS lex USING fts5(body, context, tokenize = 'unicode61 remove_diacritics 0');
@@ -91,6 +94,7 @@ class NewDocument:
     terms: Sequence[tuple[str, str]]  # (body terms, context terms) per chunk, space-joined
     size: int
     path: PathRecord | None
+    mvecs: Sequence[bytes] = ()  # packed multilingual vector per chunk (rag.multilingual.pack); () = none
 
 
 def _now() -> str:
@@ -121,6 +125,10 @@ class Catalog:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
+            if "mvec" not in {str(row[1]) for row in conn.execute("PRAGMA table_info(chunks)")}:
+                conn.execute("ALTER TABLE chunks ADD COLUMN mvec BLOB")  # a version-2 catalog: NULLs
+            # finding the passages still without one costs nothing when there are none
+            conn.execute("CREATE INDEX IF NOT EXISTS chunks_no_mvec ON chunks(rowid) WHERE mvec IS NULL")
             if _meta(conn, "analysis") != analysis_fingerprint():
                 _reanalyze(conn)  # made by another version of the analysis (or before it was recorded)
             else:
@@ -176,12 +184,13 @@ class Catalog:
                     [(doc.sha, i, text) for i, text in enumerate(doc.pages, start=1)],
                 )
                 _count_grams(self._conn, (passage_grams(c.text, c.context) for c in doc.chunks), +1)
-                for chunk, (body, context) in zip(doc.chunks, doc.terms, strict=True):
+                mvecs: Sequence[bytes | None] = doc.mvecs or [None] * len(doc.chunks)
+                for chunk, (body, context), mvec in zip(doc.chunks, doc.terms, mvecs, strict=True):
                     cur = self._conn.execute(
-                        "INSERT INTO chunks(id, sha, position, page, page_end, text, context) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        "INSERT INTO chunks(id, sha, position, page, page_end, text, context, mvec) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                         (chunk.id, doc.sha, chunk.position, chunk.page, chunk.page_end, chunk.text,
-                         chunk.context),
+                         chunk.context, mvec),
                     )
                     self._conn.execute(
                         "INSERT INTO lex(rowid, body, context) VALUES (?, ?, ?)",
@@ -306,21 +315,19 @@ class Catalog:
     def chunk_ids(self) -> list[str]:
         return [str(r[0]) for r in self._conn.execute("SELECT id FROM chunks")]
 
-    def chunks(self, ids: Sequence[str]) -> dict[str, Chunk]:
-        """Passages by id, only of ready documents (a half-written one is invisible)."""
-        out: dict[str, Chunk] = {}
+    def _by_ids(self, query: str, ids: Sequence[str]) -> Iterator[Any]:
+        """The rows of ``query`` (whose "{marks}" becomes the placeholders) for ``ids``, 500 at a time."""
         for start in range(0, len(ids), 500):
             part = list(ids[start : start + 500])
-            marks = ",".join("?" * len(part))
-            rows = self._conn.execute(
-                "SELECT c.id, c.sha, d.name, c.page, c.page_end, c.position, c.text, c.context "
-                f"FROM chunks c JOIN documents d ON d.sha = c.sha AND d.state = 'ready' "
-                f"WHERE c.id IN ({marks})",
-                part,
-            )
-            for row in rows:
-                out[row[0]] = Chunk(*row)
-        return out
+            yield from self._conn.execute(query.format(marks=",".join("?" * len(part))), part)
+
+    def chunks(self, ids: Sequence[str]) -> dict[str, Chunk]:
+        """Passages by id, only of ready documents (a half-written one is invisible)."""
+        rows = self._by_ids(
+            "SELECT c.id, c.sha, d.name, c.page, c.page_end, c.position, c.text, c.context "
+            "FROM chunks c JOIN documents d ON d.sha = c.sha AND d.state = 'ready' WHERE c.id IN ({marks})",
+            ids)
+        return {row[0]: Chunk(*row) for row in rows}
 
     def document_chunks(self, sha: str) -> list[Chunk]:
         rows = self._conn.execute(
@@ -329,6 +336,27 @@ class Catalog:
             (sha,),
         )
         return [Chunk(*row) for row in rows]
+
+    # -- the multilingual channel's vectors -----------------------------------------------------
+    def mvecs(self, ids: Sequence[str]) -> dict[str, bytes]:
+        """The packed multilingual vectors of the passages ``ids`` that have one."""
+        rows = self._by_ids("SELECT id, mvec FROM chunks WHERE id IN ({marks}) AND mvec IS NOT NULL", ids)
+        return {str(cid): bytes(blob) for cid, blob in rows}
+
+    def without_mvec(self, limit: int) -> list[tuple[int, str, str]]:
+        """Up to ``limit`` passages lacking a multilingual vector: (rowid, id, text)."""
+        rows = self._conn.execute(
+            "SELECT rowid, id, text FROM chunks WHERE mvec IS NULL ORDER BY rowid LIMIT ?", (limit,))
+        return [(int(r), str(i), str(t)) for r, i, t in rows]
+
+    def set_mvecs(self, rows: Sequence[tuple[int, str, bytes]]) -> None:
+        """Store (rowid, id, packed vector) for passages written without one, in one transaction
+        (a passage removed meanwhile is left alone: rowid and id must both still match)."""
+        with _txn(self._conn):
+            self._conn.executemany(
+                "UPDATE chunks SET mvec = ? WHERE rowid = ? AND id = ?",
+                [(blob, rowid, cid) for rowid, cid, blob in rows],
+            )
 
     def page_text(self, sha: str, page: int) -> str | None:
         row = self._conn.execute("SELECT text FROM pages WHERE sha = ? AND page = ?", (sha, page))

