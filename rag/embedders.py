@@ -76,7 +76,9 @@ class SentenceTransformerEmbedder:
                 # counting tokens of a long page is expected; the "longer than the maximum" warning is not
                 self._model.tokenizer.deprecation_warnings[
                     "sequence-length-is-longer-than-the-specified-maximum"] = True
-                log.info("loaded embedding model %s (window %d)", path, self._max_tokens)
+                if self.precision == "probe":
+                    self.precision = _faster_precision(self._model, self._encode)
+                log.info("loaded embedding model %s (window %d, %s)", path, self._max_tokens, self.precision)
         return self._model
 
     @property
@@ -109,11 +111,11 @@ class SentenceTransformerEmbedder:
             if wanted:
                 torch.set_num_threads(previous)
 
-    def _encode(self, model: Any, texts: Sequence[str]) -> np.ndarray:
+    def _encode(self, model: Any, texts: Sequence[str], precision: str | None = None) -> np.ndarray:
         import torch
 
         with torch.inference_mode(), torch.autocast(
-            "cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"
+            "cpu", dtype=torch.bfloat16, enabled=(precision or self.precision) == "bf16"
         ):
             vectors = model.encode(
                 list(texts),
@@ -132,11 +134,12 @@ class SentenceTransformerEmbedder:
 
 
 def _pick_precision(precision: str) -> str:
-    """'auto' means bf16 where the CPU computes it natively (AVX-512 BF16 or AMX), else fp32.
+    """'auto' means fp32 where the CPU has no native bf16 (AVX-512 BF16 or AMX); where it has, 'probe':
+    the faster of the two, timed on the model once it is loaded (``_faster_precision``).
 
-    Measured on this project's 2-core AVX-512 BF16 machine with all-MiniLM-L6-v2: 2.8x fp32's speed inside
-    the model (docs/benchmarks.md, "Ingestion", one thread), with embeddings at cosine 0.99998 of the fp32
-    ones (a 388-passage check when this was written).
+    Why measure: with all-MiniLM-L6-v2, bf16 was 2.8x fp32's speed on an AMD Zen 5 core with AVX-512 BF16
+    (docs/benchmarks.md, "Ingestion"), but 1.5x *slower* than fp32 on an Intel Xeon that also reports
+    AVX-512 BF16 (31 against 20 ms a passage). Embeddings agree to cosine 0.99998 either way.
     """
     if precision not in {"auto", "fp32", "bf16"}:
         raise SettingsError(f"RAG_EMBED_PRECISION must be auto, fp32 or bf16, not {precision!r}")
@@ -145,7 +148,25 @@ def _pick_precision(precision: str) -> str:
     import torch
 
     native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
-    return "bf16" if native else "fp32"
+    return "probe" if native else "fp32"
+
+
+_PROBE = ("Passages are measured in the embedder's own tokens and keep their page numbers. " * 5).strip()
+
+
+def _faster_precision(model: Any, encode: Any) -> str:
+    """'bf16' or 'fp32', whichever embeds a small batch of passage-sized texts faster here (the better
+    of two tries each, the first paying each kernel's warm-up; ~0.4 s in all, once per process)."""
+    import time
+
+    texts = [_PROBE] * 4
+    best: dict[str, float] = {}
+    for precision in ("fp32", "bf16", "fp32", "bf16"):
+        began = time.perf_counter()
+        encode(model, texts, precision)
+        took = time.perf_counter() - began
+        best[precision] = min(best.get(precision, took), took)
+    return "bf16" if best["bf16"] < best["fp32"] else "fp32"
 
 
 def _resolve_model_path(name: str) -> str:
