@@ -148,7 +148,7 @@ def _du_mb(path: Path) -> float:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
 
 
-def measure(data_dir: Path, size: int, queries: int) -> dict[str, Any]:
+def measure(data_dir: Path, size: int, queries: int, multilingual: bool = True) -> dict[str, Any]:
     """Time ``queries`` questions on the built collection of ``size`` passages, in this process."""
     import torch
 
@@ -158,8 +158,9 @@ def measure(data_dir: Path, size: int, queries: int) -> dict[str, Any]:
     from rag.settings import Settings
 
     torch.set_num_threads(1)  # one core per question: latency does not depend on a second idle core
-    service = Service.from_settings(Settings(data_dir=data_dir))
-    retriever = Retriever(service.index, service.embedder, "bench", multilingual=service.multilingual)
+    service = Service.from_settings(Settings(data_dir=data_dir, multilingual=multilingual))
+    encoder = service.multilingual
+    retriever = Retriever(service.index, service.embedder, "bench", multilingual=encoder)
     catalog = service.index.catalog("bench")
     assert catalog.chunk_count() == size, f"{data_dir} holds {catalog.chunk_count()} passages, not {size}"
     questions = _questions(queries)
@@ -169,7 +170,6 @@ def measure(data_dir: Path, size: int, queries: int) -> dict[str, Any]:
     cpu: list[float] = []
     parts: dict[str, list[float]] = {"embed": [], "multi-embed": [], "dense": [], "lexical": [], "passages": [],
                                      "fuse+read": []}
-    assert service.multilingual is not None
     for q in questions[20:]:
         t0, c0 = time.perf_counter(), time.process_time()
         retriever.retrieve(q, 5)
@@ -179,7 +179,7 @@ def measure(data_dir: Path, size: int, queries: int) -> dict[str, Any]:
         t0 = time.perf_counter()
         vector = service.embedder.embed([q], query=True)[0]
         tm = time.perf_counter()
-        multi_query = service.multilingual.embed([q], query=True)[0]
+        multi_query = encoder.embed([q], query=True)[0] if encoder is not None else None
         t1 = time.perf_counter()
         dense = retriever.dense(q, retriever.depth, vector)
         t2 = time.perf_counter()
@@ -201,6 +201,7 @@ def measure(data_dir: Path, size: int, queries: int) -> dict[str, Any]:
 
     return {
         "passages": size,
+        "multilingual": encoder is not None,
         "queries": len(total),
         "latency_ms": pct(total),
         "cpu_ms": pct(cpu),
@@ -219,6 +220,8 @@ def main() -> int:
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--data-dir", type=Path, help="build (and keep) the collections here")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--no-multilingual", action="store_true",
+                        help="measure retrieval with the multilingual channel off (for comparison)")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # measure one size, in this process
     parser.add_argument("--build", type=int, help=argparse.SUPPRESS)  # build one size, in this process
     args = parser.parse_args()
@@ -227,7 +230,7 @@ def main() -> int:
         print(json.dumps({"build_seconds": round(build(base / f"n{args.build}", args.build), 1)}))
         return 0
     if args.one:
-        print(json.dumps(measure(base / f"n{args.one}", args.one, args.queries)))
+        print(json.dumps(measure(base / f"n{args.one}", args.one, args.queries, not args.no_multilingual)))
         return 0
     results = []
     try:
@@ -238,7 +241,7 @@ def main() -> int:
                 done = subprocess.run(cmd, check=True, capture_output=True, text=True)
                 built = json.loads(done.stdout.strip().splitlines()[-1])["build_seconds"]
             cmd = [sys.executable, __file__, "--one", str(size), "--queries", str(args.queries),
-                   "--data-dir", str(base)]
+                   "--data-dir", str(base)] + (["--no-multilingual"] if args.no_multilingual else [])
             done = subprocess.run(cmd, check=True, capture_output=True, text=True)
             results.append({**json.loads(done.stdout.strip().splitlines()[-1]), "build_seconds": built})
     finally:
