@@ -22,6 +22,15 @@ def test_the_probe_keeps_the_faster_precision(slow, expected):
     assert sorted(set(calls)) == ["bf16", "fp32"] and len(calls) >= 4  # each tried more than once
 
 
+def test_the_probe_keeps_fp32_when_bf16_is_only_a_little_faster():
+    """Within noise of each other, two processes must not choose differently: fp32 unless bf16 is
+    clearly faster."""
+    def encode(model, texts, precision):
+        time.sleep(0.010 if precision == "bf16" else 0.011)
+
+    assert embedders._faster_precision(object(), encode) == "fp32"
+
+
 def test_explicit_precisions_are_kept_and_others_refused():
     assert embedders._pick_precision("fp32") == "fp32"
     assert embedders._pick_precision("bf16") == "bf16"
