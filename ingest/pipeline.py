@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from ingest.sandbox import ParserPool
 from rag.errors import LoadError
-from rag.indexing import Indexer, Pending, Progress
+from rag.indexing import Indexer, Pending, Progress, backfill
 from rag.service import Service
 from rag.store.catalog import PathRecord
 from rag.types import ParsedDocument
@@ -163,8 +163,7 @@ class IngestJob:
         # passages from before the multilingual channel (or written with it off) get their vector now
         if self.service.multilingual is not None and catalog.without_mvec(1):
             self.progress.message(f"adding multilingual vectors to the passages of {self.collection!r}")
-            Indexer(index, self.service.embedder, self.collection,
-                    multilingual=self.service.multilingual).backfill()
+            backfill(index, self.collection, self.service.multilingual)
         for src, rec, old in aliases:
             if not catalog.has(rec.sha):
                 continue  # its twin failed to parse; the twin's failure is reported

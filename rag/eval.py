@@ -31,7 +31,7 @@ import numpy as np
 
 from rag.embedders import Embedder
 from rag.errors import SettingsError
-from rag.indexing import Indexer, Pending, Progress
+from rag.indexing import Indexer, Pending, Progress, backfill
 from rag.multilingual import MultilingualEncoder
 from rag.retrieval import MERGE, Ranked, Retriever, hit_groups, join_passages
 from rag.store.index import Index
@@ -142,13 +142,13 @@ def ingest(index: Index, embedder: Embedder, collection: str, documents: Iterabl
     """Index the documents not there yet (content hash), through the normal path (passages of a reused
     index that lack a multilingual vector get one); return passages added."""
     todo = list(documents)
-    indexer = indexer or Indexer(index, embedder, collection, multilingual=multilingual)
     if index.exists(collection):
         catalog = index.catalog(collection)
         todo = [d for d in todo if not catalog.has(d.sha256)]
-        indexer.backfill()
+        backfill(index, collection, multilingual)
     if not todo:
         return 0
+    indexer = indexer or Indexer(index, embedder, collection, multilingual=multilingual)
     return indexer.add((Pending(d, None) for d in todo), on_progress=on_progress).chunks
 
 

@@ -119,25 +119,6 @@ class Indexer:
         if batch:
             yield batch
 
-    def backfill(self, batch: int = 512, on_progress: Callable[[int], None] | None = None) -> int:
-        """Give every passage written without a multilingual vector one (an index from before the
-        channel, or written with it off); returns how many. Each batch is one transaction, so a
-        killed run leaves only passages still without one, which the next run fills."""
-        if self.multilingual is None:
-            return 0
-        catalog = self.index.catalog(self.collection)
-        done = 0
-        with self.index.writing():
-            while rows := catalog.without_mvec(batch):
-                vectors = self.multilingual.embed([text for _, _, text in rows])
-                catalog.set_mvecs([(rowid, cid, pack(v)) for (rowid, cid, _), v in zip(rows, vectors, strict=True)])
-                done += len(rows)
-                if on_progress is not None:
-                    on_progress(done)
-        if done:
-            log.info("%s: %d passages given their multilingual vector", self.collection, done)
-        return done
-
     def _write(self, batch: list[tuple[Pending, list[Chunk]]], vectors: np.ndarray,
                mvecs: list[bytes] | None = None) -> None:
         offsets = np.cumsum([0] + [len(chunks) for _, chunks in batch])
@@ -157,3 +138,24 @@ class Indexer:
         ]
         with self.index.writing():
             self.index.write(self.collection, self.embedder.name, docs, vectors)
+
+
+def backfill(index: Index, collection: str, multilingual: MultilingualEncoder | None, batch: int = 512) -> int:
+    """Give every passage of ``collection`` written without a multilingual vector one (an index from
+    before the channel, or written with it off); returns how many. Only the multilingual encoder runs
+    (the bundled embedder is not loaded). Each batch is one transaction, so a killed run leaves only
+    passages still without one, which the next run fills."""
+    if multilingual is None or not index.exists(collection):
+        return 0
+    catalog = index.catalog(collection)
+    if not catalog.without_mvec(1):
+        return 0
+    done = 0
+    with index.writing():
+        while rows := catalog.without_mvec(batch):
+            # the stored text is what ``embedding_text`` gave at ingestion: the passage's text
+            vectors = multilingual.embed([text for _, _, text in rows])
+            catalog.set_mvecs([(rowid, cid, pack(v)) for (rowid, cid, _), v in zip(rows, vectors, strict=True)])
+            done += len(rows)
+    log.info("%s: %d passages given their multilingual vector", collection, done)
+    return done

@@ -19,7 +19,7 @@ neither XQuAD set anything.
 
 ``RAG_MULTILINGUAL=false`` switches it off (ingestion then stores no such vectors, and retrieval fuses
 the two other lists as before). Passages written without a vector (off, or an index from before this
-channel) get one on the next ``rag ingest`` of their collection (``Indexer.backfill``); until every
+channel) get one on the next ``rag ingest`` of their collection (``rag.indexing.backfill``); until every
 passage a question's retrievers propose has one, that question is fused without the channel.
 """
 
@@ -36,7 +36,7 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-NAME = "use-multilingual-v3"  # recorded in each catalog that holds these vectors
+NAME = "use-multilingual-v3"  # what ``rag eval`` reports as the fusion's multilingual channel
 DIM = 512
 _SCALE = struct.Struct("<f")
 

@@ -163,30 +163,28 @@ class Candidates:
         return join_lexical(self.lexical, self.grams) if self.grams else self.lexical
 
 
-def confidence_gaps(cands: Candidates) -> tuple[float, float]:
-    """(dense gap in cosine units, lexical gap as a share of the top BM25) over each list's top 10.
-
-    Fewer than 10 lexical matches count the missing ones as 0: a term found in one passage only is a
-    confident answer, not an empty list.
-    """
-    top_d = [s for _, s in cands.dense[:10]]
-    top_l = [s for _, s in (cands.lexical or cands.grams)[:10]]
-    gd = top_d[0] - float(np.mean(top_d)) if top_d else 0.0
-    gl = (top_l[0] - sum(top_l) / 10) / top_l[0] if top_l and top_l[0] > 0 else 0.0
-    return max(gd, 0.0), max(gl, 0.0)
-
-
 def cosine_gap(ranked: Ranked) -> float:
     """How far a cosine list's best stands out from its top 10 (cosine units; 0 for an empty list)."""
     top = [s for _, s in ranked[:10]]
     return max(top[0] - float(np.mean(top)), 0.0) if top else 0.0
 
 
+def confidence_gaps(cands: Candidates) -> tuple[float, float]:
+    """(dense gap in cosine units, lexical gap as a share of the top BM25) over each list's top 10.
+
+    Fewer than 10 lexical matches count the missing ones as 0: a term found in one passage only is a
+    confident answer, not an empty list.
+    """
+    top_l = [s for _, s in (cands.lexical or cands.grams)[:10]]
+    gl = (top_l[0] - sum(top_l) / 10) / top_l[0] if top_l and top_l[0] > 0 else 0.0
+    return cosine_gap(cands.dense), max(gl, 0.0)
+
+
 def weights(cands: Candidates) -> tuple[float, float, float]:
     """The shares (dense, multilingual, lexical) of this question's fused score, summing to 1: each
     present list's share is its confidence gap's share of theirs (equal shares when all are flat)."""
-    gd, gl = confidence_gaps(cands)
-    gaps = [gd if cands.dense else 0.0, cosine_gap(cands.multi), gl if cands.lexical or cands.grams else 0.0]
+    gd, gl = confidence_gaps(cands)  # each 0 for an absent list
+    gaps = [gd, cosine_gap(cands.multi), gl]
     present = [bool(cands.dense), bool(cands.multi), bool(cands.lexical or cands.grams)]
     total = sum(gaps)
     if total <= 0:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rag.indexing import Indexer
+from rag.indexing import Indexer, backfill
 from rag.multilingual import DIM, pack, unpack
 from rag.retrieval import Candidates, Retriever, fuse, multilingual_list, weights
 from rag.store.catalog import SCHEMA_VERSION
@@ -108,7 +108,7 @@ def test_a_version_2_catalog_is_upgraded_and_keeps_working(service, settings, em
     assert reopened.get_meta("schema") == SCHEMA_VERSION
     assert len(reopened.without_mvec(100)) == reopened.chunk_count()
     assert [h.chunk_id for h in again.search("biblioteca horario", k=3)] == expected
-    filled = Indexer(again.index, embedder, "default", multilingual=multilingual).backfill()
+    filled = backfill(again.index, "default", multilingual)
     assert filled == reopened.chunk_count() and reopened.without_mvec(1) == []
     assert_consistent(again.index, "default")
 
