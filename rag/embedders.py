@@ -76,8 +76,6 @@ class SentenceTransformerEmbedder:
                 # counting tokens of a long page is expected; the "longer than the maximum" warning is not
                 self._model.tokenizer.deprecation_warnings[
                     "sequence-length-is-longer-than-the-specified-maximum"] = True
-                if self.precision == "probe":
-                    self.precision = _faster_precision(self._model, self._encode)
                 log.info("loaded embedding model %s (window %d, %s)", path, self._max_tokens, self.precision)
         return self._model
 
@@ -134,12 +132,12 @@ class SentenceTransformerEmbedder:
 
 
 def _pick_precision(precision: str) -> str:
-    """'auto' means fp32 where the CPU has no native bf16 (AVX-512 BF16 or AMX); where it has, 'probe':
-    the faster of the two, timed on the model once it is loaded (``_faster_precision``).
-
-    Why measure: with all-MiniLM-L6-v2, bf16 was 2.8x fp32's speed on an AMD Zen 5 core with AVX-512 BF16
-    (docs/benchmarks.md, "Ingestion"), but 1.5x *slower* than fp32 on an Intel Xeon that also reports
-    AVX-512 BF16 (31 against 20 ms a passage). Embeddings agree to cosine 0.99998 either way.
+    """'auto' is bf16 where the CPU computes bf16 matrix products natively and fast (``_fast_bf16``), else
+    fp32. The rule reads the CPU, never a clock: every process on one machine (an ingest, the web app, a
+    server-mode client) must choose alike, or the same passage gets vectors that differ in the 5th digit
+    depending on who wrote it. Timing the two on the loaded model was tried and dropped: two processes
+    starting together on a busy 2-core machine chose differently (measured, AMD EPYC Zen 4: 1.9x apart
+    alone, and one of two concurrent probes still picked fp32).
     """
     if precision not in {"auto", "fp32", "bf16"}:
         raise SettingsError(f"RAG_EMBED_PRECISION must be auto, fp32 or bf16, not {precision!r}")
@@ -147,29 +145,34 @@ def _pick_precision(precision: str) -> str:
         return precision
     import torch
 
-    native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
-    return "probe" if native else "fp32"
+    return "bf16" if _fast_bf16(
+        avx512_bf16=torch.cpu._is_avx512_bf16_supported(), amx=torch.cpu._is_amx_tile_supported(),
+        vendor=_cpu_vendor(),
+    ) else "fp32"
 
 
-_PROBE = ("Passages are measured in the embedder's own tokens and keep their page numbers. " * 5).strip()
+def _fast_bf16(*, avx512_bf16: bool, amx: bool, vendor: str) -> bool:
+    """Whether bf16 autocast beats fp32 for the embedder on this CPU, from what was measured with
+    all-MiniLM-L6-v2 (docs/benchmarks.md, "Ingestion"):
+
+    - AMD with AVX-512 BF16 (Zen 4 and later): 1.9x fp32's speed on a Zen 4 core, 2.8x on a Zen 5 one;
+    - Intel with AMX tiles (Sapphire Rapids and later): bf16 is what AMX computes;
+    - Intel with AVX-512 BF16 but no AMX (Cooper Lake, or a VM that hides AMX): 1.5x *slower* than fp32;
+    - anything else: no native bf16, fp32.
+    """
+    return amx or (avx512_bf16 and vendor == "AuthenticAMD")
 
 
-def _faster_precision(model: Any, encode: Any) -> str:
-    """'bf16' where it embeds a small batch of passage-sized texts clearly faster here (by a quarter:
-    the best of three tries each, the first paying each kernel's warm-up; ~0.4 s, once per process),
-    else 'fp32'. The margin keeps the choice stable under load: where the two are close, two processes
-    on one machine (an ingest and the web app) must not pick differently, or the same passage would get
-    vectors that differ in the 5th digit depending on who wrote it."""
-    import time
-
-    texts = [_PROBE] * 4
-    best: dict[str, float] = {}
-    for precision in ("fp32", "bf16") * 3:
-        began = time.perf_counter()
-        encode(model, texts, precision)
-        took = time.perf_counter() - began
-        best[precision] = min(best.get(precision, took), took)
-    return "bf16" if best["bf16"] * 1.25 < best["fp32"] else "fp32"
+def _cpu_vendor() -> str:
+    """The x86 vendor string ("AuthenticAMD", "GenuineIntel"), or "" where it cannot be read."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as info:
+            for line in info:
+                if line.startswith("vendor_id"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
 
 
 def _resolve_model_path(name: str) -> str:

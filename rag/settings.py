@@ -50,7 +50,7 @@ class Settings(BaseSettings):
         description="sentence-transformers name or path, 'ollama:MODEL', or the bundled default.",
     )
     embed_precision: str = Field(
-        default="auto", description="auto (bf16 where the CPU has it natively), fp32 or bf16."
+        default="auto", description="auto (bf16 where the CPU computes it natively and fast), fp32 or bf16."
     )
     embed_threads: int = Field(
         default=0,

@@ -107,13 +107,23 @@ def test_same_documents_and_passages(pair):
     assert listed[1] == listed[0]
 
 
+def assert_same_hits(got: list[dict[str, Any]], expected: list[dict[str, Any]]) -> None:
+    """The same passages, ranks, pages and texts; scores within 1e-4. The fusion weighs each list by its
+    own confidence gap, which reads cosine similarities, and the server's distances may differ from the
+    embedded store's in the last bits of a float32."""
+    assert len(got) == len(expected)
+    for a, b in zip(got, expected, strict=True):
+        assert {k: v for k, v in a.items() if k != "score"} == {k: v for k, v in b.items() if k != "score"}
+        assert a["score"] == pytest.approx(b["score"], abs=1e-4), a["chunk_id"]
+
+
 @pytest.mark.slow
 def test_same_search_hits(pair, embedder):
     # through the CLI, as a user would
     emb_hits, srv_hits = (r["hits"] for r in rag_both([pair.embedded, pair.server], "search", QUESTIONS[0],
                                                       "-k", "8", "--json"))
     assert emb_hits and [h["chunk_id"] for h in srv_hits] == [h["chunk_id"] for h in emb_hits]
-    assert srv_hits == emb_hits  # hybrid scores are rank-fusion scores: exactly equal
+    assert_same_hits(srv_hits, emb_hits)
     # and more questions in-process: dense scores (cosine similarity) within 1e-4, same order
     emb = Service(Settings(data_dir=pair.emb_dir), embedder=embedder)
     srv = Service(Settings(data_dir=pair.srv_dir, chroma_url=pair.url), embedder=embedder)
@@ -128,7 +138,8 @@ def test_same_search_hits(pair, embedder):
 def test_same_extractive_answer_and_citations(pair):
     emb, srv = rag_both([pair.embedded, pair.server], "ask", "¿Cuál es la nota mínima de aprobación?", "--json")
     assert emb["mode"] == srv["mode"] == "extractive"  # nothing listens at OLLAMA_HOST
-    assert srv["answer"] == emb["answer"] and srv["citations"] == emb["citations"] and srv["hits"] == emb["hits"]
+    assert srv["answer"] == emb["answer"] and srv["citations"] == emb["citations"]
+    assert_same_hits(srv["hits"], emb["hits"])
     assert emb["citations"] and emb["citations"][0]["source"] == "reglamento_evaluacion.pdf"
 
 
