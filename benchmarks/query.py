@@ -168,8 +168,8 @@ def measure(data_dir: Path, size: int, queries: int, multilingual: bool = True) 
         retriever.retrieve(q, 5)
     total: list[float] = []
     cpu: list[float] = []
-    parts: dict[str, list[float]] = {"embed": [], "multi-embed": [], "dense": [], "lexical": [], "passages": [],
-                                     "fuse+read": []}
+    parts: dict[str, list[float]] = {"embed": [], "multi-embed": [], "multi-search": [], "dense": [], "lexical": [],
+                                     "passages": [], "fuse+read": []}
     for q in questions[20:]:
         t0, c0 = time.perf_counter(), time.process_time()
         retriever.retrieve(q, 5)
@@ -180,18 +180,20 @@ def measure(data_dir: Path, size: int, queries: int, multilingual: bool = True) 
         vector = service.embedder.embed([q], query=True)[0]
         tm = time.perf_counter()
         multi_query = encoder.embed([q], query=True)[0] if encoder is not None else None
+        ts = time.perf_counter()
+        nearest = catalog.nearest_mvecs(multi_query, retriever.depth) if multi_query is not None else []
         t1 = time.perf_counter()
         dense = retriever.dense(q, retriever.depth, vector)
         t2 = time.perf_counter()
         lexical = retriever.lexical(q, retriever.depth)
         t3 = time.perf_counter()
         terms = analyze_query(q)
-        cands = gather(catalog, q, terms, dense, lexical, multi_query=multi_query)
+        cands = gather(catalog, q, terms, dense, lexical, multi_query=multi_query, multi_nearest=nearest)
         t4 = time.perf_counter()
         ranked = fuse(cands, 18)
         catalog.chunks([cid for cid, _ in ranked])
         t5 = time.perf_counter()
-        for key, value in zip(parts, (tm - t0, t1 - tm, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
+        for key, value in zip(parts, (tm - t0, ts - tm, t1 - ts, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
             parts[key].append(value)
 
     def pct(values: list[float]) -> dict[str, float]:
@@ -253,7 +255,8 @@ def main() -> int:
     for r in results:
         lat, b = r["latency_ms"], r["breakdown_ms"]
         print(f"{r['passages']:>7} passages: p50 {lat['p50']} ms, p95 {lat['p95']} ms "
-              f"(embed {b['embed']['p50']}, multi-embed {b['multi-embed']['p50']}, dense {b['dense']['p50']}, "
+              f"(embed {b['embed']['p50']}, multi-embed {b['multi-embed']['p50']}, "
+              f"multi-search {b['multi-search']['p50']}, dense {b['dense']['p50']}, "
               f"lexical {b['lexical']['p50']}, "
               f"passages {b['passages']['p50']}, "
               f"fuse+read {b['fuse+read']['p50']} ms at p50); disk {r['disk_mb']['total']} MB; "

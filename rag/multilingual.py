@@ -11,8 +11,10 @@ numpy forward pass with its quantised weights: nothing to download, no second to
 It is cheap because it has no attention (a deep averaging network over word and CNN n-gram features):
 ~6 ms a passage on 2 cores at ingestion, ~4 ms a question. Every passage's vector is kept in the catalog
 (``chunks.mvec``, 512 int8 values with one scale, 516 bytes) and written in the same transaction as the
-passage; at query time the vectors of the passages the two retrievers propose are read and compared with
-the question's, and the fusion weighs that list like the others (``rag.retrieval``). Measured
+passage. At query time the channel proposes the passages nearest the question over the whole collection
+(``nearest``: an exact int8 scan, the vectors held in memory per collection and re-read after a write),
+those and the ones the two other retrievers propose are ranked by their cosine with the question, and the
+fusion weighs that list like the others (``rag.retrieval``). Measured
 (docs/benchmarks.md, "The multilingual channel"): alone it finds the answer in the top 4 for 0.745 of
 SQuAD-es questions (MiniLM: 0.49); in the fusion it lifts SQuAD-es recall@4 by about a point and costs
 neither XQuAD set anything.
@@ -87,8 +89,35 @@ def pack(vector: np.ndarray) -> bytes:
     Cosines computed from packed vectors differ from the float32 ones by about 1e-3.
     """
     top = float(np.abs(vector).max()) or 1.0
-    q = np.clip(np.rint(vector / top * 127.0), -127, 127).astype(np.int8)
-    return _SCALE.pack(top) + q.tobytes()
+    return _SCALE.pack(top) + _quantize(vector, top).tobytes()
+
+
+def _quantize(vector: np.ndarray, top: float) -> np.ndarray:
+    return np.clip(np.rint(vector / top * 127.0), -127, 127).astype(np.int8)
+
+
+def int8_matrix(blobs: Sequence[bytes]) -> np.ndarray:
+    """The int8 values of packed vectors, one row each (their scales left out: a row's cosine with
+    anything does not depend on its scale)."""
+    if not blobs:
+        return np.zeros((0, DIM), dtype=np.int8)
+    packed = np.frombuffer(b"".join(blobs), dtype=np.uint8).reshape(len(blobs), _SCALE.size + DIM)
+    return packed[:, _SCALE.size:].copy().view(np.int8)
+
+
+def nearest(matrix: np.ndarray, query: np.ndarray, n: int) -> list[int]:
+    """The rows of an ``int8_matrix`` nearest ``query`` by cosine, best first, at most ``n``: an exact
+    scan (every row compared) with usearch's SIMD int8 kernels, on one thread. ~17 ms at 100k rows on
+    one core here, a quarter of the memory and a little faster than numpy over float32 rows."""
+    n = min(n, len(matrix))
+    if n <= 0:
+        return []
+    from usearch.compiled import MetricKind
+    from usearch.index import search
+
+    found = search(matrix, _quantize(query, float(np.abs(query).max()) or 1.0), n, MetricKind.Cos,
+                   exact=True, threads=1)
+    return [int(i) for i in found.keys]
 
 
 def unpack(blob: bytes) -> np.ndarray:

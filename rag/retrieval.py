@@ -17,10 +17,12 @@ answer-recall@4 on XQuAD-es), and the opposite happens on corpora where the word
 the words of its answer. So each question's weights come from the two result lists themselves, with
 nothing fitted to an evaluation set:
 
-1. Candidates: the top ``depth`` (50) passages of each retriever. The multilingual channel ranks the
-   passages these propose by their stored multilingual vectors' cosine with the question (a third list,
-   of the same passages: it proposes none of its own, so it needs no second vector index; measured, its
-   own top 50 over the whole collection would add 0.2 points of SQuAD-es recall@4).
+1. Candidates: the top ``depth`` (50) passages of each retriever: dense, lexical, and the multilingual
+   channel's own search over the whole collection (an exact scan of its stored vectors, kept in memory
+   as int8). The multilingual list then ranks all of these by their cosine with the question. Its own
+   proposals are what a Spanish question about an English document needs, where neither BM25 (no
+   shared words) nor the English embedder proposes the passage (XQuAD, Spanish questions over the
+   English paragraphs: fused recall@4 0.845 without them, 0.906 with them; docs/benchmarks.md).
 2. One scale: BM25 divided by the question's best BM25 (0 = no term matched); each cosine list mapped
    from [its 50th best, its best] to [0, 1]; a passage missing from a list scores 0 there.
 3. Confidence of each list: how far its top stands out from the rest of its own top 10 - for dense the
@@ -257,12 +259,14 @@ def multilingual_list(catalog: Catalog, ids: Sequence[str], query: np.ndarray | 
 
 
 def gather(catalog: Catalog, question: str, terms: Sequence[str], dense: Ranked, words: Ranked, *,
-           context: bool = True, multi_query: np.ndarray | None = None) -> Candidates:
-    """Both lists with what the proposed passages add, each passage read once: the multilingual
-    channel's cosines and the 4-gram BM25 of every proposed passage, then the best-sentence coverage of
-    the ``SENTENCE_DEPTH`` best of the fusion without it (reading sentences is the costly part; lower
-    ones cannot reach the top hits)."""
-    proposed = list(dict.fromkeys([cid for cid, _ in words] + [cid for cid, _ in dense]))
+           context: bool = True, multi_query: np.ndarray | None = None,
+           multi_nearest: Sequence[str] = ()) -> Candidates:
+    """The lists with what the proposed passages add, each passage read once: the multilingual
+    channel's cosines and the 4-gram BM25 of every proposed passage (the stem and dense lists' and the
+    multilingual search's ``multi_nearest``), then the best-sentence coverage of the ``SENTENCE_DEPTH``
+    best of the fusion without it (reading sentences is the costly part; lower ones cannot reach the
+    top hits)."""
+    proposed = list(dict.fromkeys([cid for cid, _ in words] + [cid for cid, _ in dense] + list(multi_nearest)))
     chunks = catalog.chunks(proposed)
     grams, gram_idf = gram_bm25(catalog, question, chunks)
     multi = multilingual_list(catalog, [cid for cid in proposed if cid in chunks], multi_query)
@@ -350,20 +354,28 @@ class Retriever:
             return Candidates([], [])
         depth = max(self.depth, n)
         terms = analyze_query(question)
-        encoder = self.multilingual
         if vector is not None:
             dense = self.dense(question, depth, vector)[:depth]
             words = catalog.lexical(terms, depth)
-            multi_query = encoder.embed([question], query=True)[0] if encoder is not None else None
+            multi_query, nearest = self._multilingual(catalog, question, depth)
         else:
-            # BM25 and the multilingual encoder run while the question is embedded: SQLite, numpy and
-            # torch all release the GIL
+            # BM25 and the multilingual search run while the question is embedded: SQLite, numpy,
+            # usearch and torch all release the GIL
             future = _pool().submit(catalog.lexical, terms, depth)
-            multi = _pool().submit(encoder.embed, [question], query=True) if encoder is not None else None
+            multi = _pool().submit(self._multilingual, catalog, question, depth)
             dense = self.dense(question, depth)[:depth]
             words = future.result()
-            multi_query = multi.result()[0] if multi is not None else None
-        return gather(catalog, question, terms, dense, words, context=self.context, multi_query=multi_query)
+            multi_query, nearest = multi.result()
+        return gather(catalog, question, terms, dense, words, context=self.context, multi_query=multi_query,
+                      multi_nearest=nearest)
+
+    def _multilingual(self, catalog: Catalog, question: str, n: int) -> tuple[np.ndarray | None, list[str]]:
+        """(the question's multilingual vector, the ``n`` passages nearest it over the whole collection);
+        (None, []) with the channel off."""
+        if self.multilingual is None:
+            return None, []
+        vector = self.multilingual.embed([question], query=True)[0]
+        return vector, catalog.nearest_mvecs(vector, n)
 
     def fuse(self, cands: Candidates, k: int) -> Ranked:
         return fuse(cands, k, context=self.context)

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from rag.indexing import Indexer, backfill
-from rag.multilingual import DIM, pack, unpack
+from rag.multilingual import DIM, int8_matrix, nearest, pack, unpack
 from rag.retrieval import Candidates, Retriever, fuse, multilingual_list, weights
-from rag.store.catalog import SCHEMA_VERSION
+from rag.store.catalog import SCHEMA_VERSION, Catalog
 from tests.helpers import make_doc, pending
 from tests.invariants import assert_consistent
 
@@ -190,3 +190,61 @@ def test_the_channel_reads_questions_the_english_embedder_does_not(service, ques
     assert plain.multi == []
     rank_without = [source[cid] for cid, _ in without.fuse(plain, 8)].index(expected)
     assert rank_with <= 1 and rank_with <= rank_without
+
+
+# -- the channel's own search over the whole collection ---------------------------------------------
+def test_nearest_is_the_exact_cosine_ranking_of_the_stored_vectors():
+    rng = np.random.default_rng(7)
+    vectors = rng.standard_normal((300, DIM)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    matrix = int8_matrix([pack(v) for v in vectors])
+    restored = np.stack([unpack(pack(v)) for v in vectors])
+    for row in (0, 17, 299):
+        query = vectors[row] + 0.7 * rng.standard_normal(DIM).astype(np.float32) / np.sqrt(DIM)
+        query /= np.linalg.norm(query)
+        found = nearest(matrix, query, 10)
+        assert found[0] == row and len(set(found)) == 10
+        cosines = restored @ query
+        # best first, and the true top 10, to the int8 rounding of the stored vectors (~1e-3)
+        assert all(cosines[a] >= cosines[b] - 3e-3 for a, b in zip(found, found[1:], strict=False))
+        assert min(cosines[found]) >= np.sort(cosines)[-10] - 3e-3
+    assert sorted(nearest(matrix[:3], vectors[0], 10)) == [0, 1, 2]
+    assert nearest(matrix[:0], vectors[0], 10) == [] and nearest(matrix, vectors[0], 0) == []
+
+
+def test_the_search_sees_every_write_and_only_ready_passages(service, settings):
+    Indexer(service.index, service.embedder, "default", multilingual=service.multilingual).add(
+        [pending(SERVICIOS)])
+    cat = service.index.catalog("default")
+    query = service.multilingual.embed(["¿Cuántos años se conservan los datos de investigación?"],
+                                       query=True)[0]
+    assert {cid.split(":")[0] for cid in cat.nearest_mvecs(query, 50)} == {SERVICIOS.sha256}
+    # written by this process, through the same catalog: the next search sees it
+    Indexer(service.index, service.embedder, "default", multilingual=service.multilingual).add(
+        [pending(POLICY)])
+    assert cat.nearest_mvecs(query, 1)[0].startswith(POLICY.sha256)
+    # removed by another process (another connection): gone from the next search
+    other = Catalog.open(cat.file)
+    other.start_removal([POLICY.sha256])  # hidden at once ('deleting'), before the rows go
+    assert not any(cid.startswith(POLICY.sha256) for cid in cat.nearest_mvecs(query, 50))
+    other.forget([POLICY.sha256])
+    other.close()
+    assert len(cat.nearest_mvecs(query, 50)) == len(cat.chunk_ids())
+
+
+def test_a_passage_only_the_multilingual_search_finds_reaches_the_top(service):
+    """A Spanish question about an English passage that shares no word with it, in a collection where
+    the two other retrievers' short lists (depth 2 here, 50 in use) miss it: the channel's own search
+    proposes it and the fusion ranks it first."""
+    Indexer(service.index, service.embedder, "default", multilingual=service.multilingual).add(
+        [pending(doc) for doc in FACTS])
+    cat = service.index.catalog("default")
+    source = {c.id: c.source for c in cat.chunks(cat.chunk_ids()).values()}
+    question = "¿Durante cuánto tiempo hay que conservar los datos de una investigación?"
+    retriever = Retriever(service.index, service.embedder, "default", depth=2, multilingual=service.multilingual)
+    cands = retriever.candidates(question, 2)
+    others = {source[cid] for cid, _ in cands.dense + cands.lexical}
+    assert "policy.pdf" not in others
+    assert source[cands.multi[0][0]] == "policy.pdf"
+    assert source[retriever.fuse(cands, 3)[0][0]] == "policy.pdf"
+    assert retriever.retrieve(question, 1)[0].source == "policy.pdf"
