@@ -77,6 +77,7 @@ NEIGHBOUR = 0.1  # share of the better neighbour's fused score a passage receive
 DOCUMENT = 0.2  # share of its document's (normalised) evidence a passage receives
 SENTENCE = 0.2  # weight of a passage's best-sentence coverage of the question (0..1)
 SENTENCE_DEPTH = 20  # passages of the fusion whose sentences are read (deeper changed nothing measured)
+COVERED = 0.5  # share of the question a lexical top must hold for its confidence to count in full
 MERGE = 2  # consecutive passages of one document returned as one hit, at most this many
 
 
@@ -158,6 +159,8 @@ class Candidates:
     # fusion's SENTENCE_DEPTH best (see ``gather``)
     multi: Ranked = field(default_factory=list)  # (chunk id, multilingual cosine) of the proposed
     # passages, best first, at most DEPTH; empty when the channel is off or a proposed passage lacks one
+    coverage: float = 1.0  # the IDF-weighted share of the question's terms the lexical list's best
+    # passage holds (1.0: not measured, as in a constructed case)
 
     @property
     def lexical_side(self) -> Ranked:
@@ -172,14 +175,21 @@ def cosine_gap(ranked: Ranked) -> float:
 
 
 def confidence_gaps(cands: Candidates) -> tuple[float, float]:
-    """(dense gap in cosine units, lexical gap as a share of the top BM25) over each list's top 10.
+    """(dense gap in cosine units, lexical gap as a share of the top BM25) over each list's top 10, the
+    lexical gap discounted when that list's best passage holds less than half of the question.
 
     Fewer than 10 lexical matches count the missing ones as 0: a term found in one passage only is a
-    confident answer, not an empty list.
+    confident answer, not an empty list - unless that term is all the passage has of the question. A
+    question asked in another language than its documents matches them on a name or a number only, and
+    that one rare word makes its BM25 list look sure of itself, though its best passage holds a fifth of
+    the question's IDF weight (XQuAD, Spanish questions over the English paragraphs: 0.20 on average,
+    against 0.73 for Spanish over Spanish). A top holding at least half (``COVERED``) is taken at its
+    word; below that the gap shrinks in proportion (docs/benchmarks.md, "Questions in the other
+    language": recall@4 there 0.906 -> 0.944, and the same-language sets unchanged).
     """
     top_l = [s for _, s in (cands.lexical or cands.grams)[:10]]
     gl = (top_l[0] - sum(top_l) / 10) / top_l[0] if top_l and top_l[0] > 0 else 0.0
-    return cosine_gap(cands.dense), max(gl, 0.0)
+    return cosine_gap(cands.dense), max(gl, 0.0) * min(1.0, cands.coverage / COVERED)
 
 
 def weights(cands: Candidates) -> tuple[float, float, float]:
@@ -270,10 +280,12 @@ def gather(catalog: Catalog, question: str, terms: Sequence[str], dense: Ranked,
     chunks = catalog.chunks(proposed)
     grams, gram_idf = gram_bm25(catalog, question, chunks)
     multi = multilingual_list(catalog, [cid for cid in proposed if cid in chunks], multi_query)
-    cands = Candidates(dense, words, tuple(terms), grams, multi=multi)
+    term_idf = catalog.term_idf(terms)
+    top_lexical = (words or grams)[:1]
+    coverage = catalog.coverage(terms, [top_lexical[0][0]], term_idf) if top_lexical else 0.0
+    cands = Candidates(dense, words, tuple(terms), grams, multi=multi, coverage=coverage)
     if not chunks:
         return cands
-    term_idf = catalog.term_idf(terms)
     top = [cid for cid, _ in fuse(cands, SENTENCE_DEPTH, context=context) if cid in chunks]
     sentences = {cid: best_sentence(chunks[cid].text, term_idf, gram_idf) for cid in top}
     return replace(cands, sentences=sentences)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from rag.analysis import analyze
 from rag.indexing import Indexer
@@ -87,6 +88,22 @@ def test_gaps():
     gd, gl = confidence_gaps(Candidates([("a", 0.9)] + [(f"x{i}", 0.5) for i in range(9)], [("a", 4.0)]))
     assert abs(gd - 0.36) < 1e-9  # 0.9 - mean(0.9, 0.5 x 9)
     assert abs(gl - 0.9) < 1e-9  # one match of ten possible: a confident list, not an empty one
+
+
+def test_a_lexical_list_that_holds_little_of_the_question_gives_way():
+    """A question in another language than its documents matches one passage on a single rare word (a
+    name): its BM25 list looks confident, but its best passage holds a tenth of the question. Measured by
+    that share, the confident multilingual list leads instead; a lexical top holding the whole question
+    keeps the lead."""
+    lexical = [("name:0", 9.0)] + [(f"l{i}:0", 1.0) for i in range(5)]
+    multi = [("answer:3", 0.62)] + [(f"m{i}:0", 0.40 - 0.01 * i) for i in range(12)]
+    whole = Candidates([], lexical, multi=multi, coverage=1.0)
+    little = Candidates([], lexical, multi=multi, coverage=0.1)
+    assert confidence_gaps(little)[1] == pytest.approx(0.2 * confidence_gaps(whole)[1])  # 0.1 of 0.5
+    half = Candidates([], lexical, multi=multi, coverage=0.5)
+    assert confidence_gaps(half) == confidence_gaps(whole)  # half the question or more: in full
+    assert _ids(fuse(whole, 3, context=False))[0] == "name:0"
+    assert _ids(fuse(little, 3, context=False))[0] == "answer:3"
 
 
 def test_grams_lift_a_passage_the_stems_rank_lower():

@@ -18,7 +18,7 @@ import math
 import sqlite3
 import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -467,15 +467,17 @@ class Catalog:
         n = max(self.passage_count(), 1)
         return {t: bm25_idf(n, df) for t, df in self.document_frequencies(list(dict.fromkeys(terms))).items()}
 
-    def coverage(self, terms: Sequence[str], ids: Sequence[str]) -> float:
-        """The largest IDF-weighted share of ``terms`` that one of the passages ``ids`` contains.
+    def coverage(self, terms: Sequence[str], ids: Sequence[str], idf: Mapping[str, float] | None = None
+                 ) -> float:
+        """The largest IDF-weighted share of ``terms`` that one of the passages ``ids`` contains
+        (``idf``: ``term_idf(terms)``, when already known).
 
         Example: terms ["nota", "minim", "aprobacion"] against a passage with "nota" and "minim" only
         -> about 0.6 when "aprobacion" is the rarest of the three.
         """
         if not terms or not ids:
             return 0.0
-        weight = self.term_idf(terms)
+        weight = dict(idf) if idf is not None else self.term_idf(terms)
         total = sum(weight.values()) or 1.0
         marks = ",".join("?" * len(ids))
         rows = self._conn.execute(
