@@ -232,6 +232,41 @@ def test_the_search_sees_every_write_and_only_ready_passages(service, settings):
     assert len(cat.nearest_mvecs(query, 50)) == len(cat.chunk_ids())
 
 
+def _same_as_a_fresh_read(cat):
+    ids, matrix = cat._mvec_matrix()
+    fresh = Catalog.open(cat.file)
+    try:
+        fresh_ids, fresh_matrix = fresh._mvec_matrix()
+    finally:
+        fresh.close()
+    assert ids == fresh_ids and np.array_equal(matrix, fresh_matrix)
+    return ids
+
+
+def test_the_vectors_in_memory_follow_additions_removals_and_backfills(service):
+    """After a write only the new passages are read (the usual case while an ingest runs); any other
+    change (a removal, vectors given to older passages) reads everything again. Either way the result is
+    what a fresh read gives."""
+    cat = service.index.catalog("default")
+    with_channel = Indexer(service.index, service.embedder, "default", multilingual=service.multilingual)
+    with_channel.add([pending(SERVICIOS)])
+    servicios = [c.id for c in cat.document_chunks(SERVICIOS.sha256)]
+    assert _same_as_a_fresh_read(cat) == servicios
+    Indexer(service.index, service.embedder, "default").add([pending(POLICY)])  # written without vectors
+    assert _same_as_a_fresh_read(cat) == servicios
+    backfill(service.index, "default", service.multilingual)  # older rows get theirs
+    assert _same_as_a_fresh_read(cat) == servicios + [c.id for c in cat.document_chunks(POLICY.sha256)]
+    with_channel.add([pending(doc) for doc in FACTS[:3]])  # additions only
+    ids = _same_as_a_fresh_read(cat)
+    assert len(ids) == len(cat.chunk_ids())
+    with service.index.writing():
+        service.index.remove("default", [SERVICIOS.sha256])  # a removal
+    ids = _same_as_a_fresh_read(cat)
+    assert not any(cid.startswith(SERVICIOS.sha256) for cid in ids) and len(ids) == len(cat.chunk_ids())
+    with_channel.add([pending(SERVICIOS)])  # and back
+    assert sorted(_same_as_a_fresh_read(cat)) == sorted(cat.chunk_ids())
+
+
 def test_a_passage_only_the_multilingual_search_finds_reaches_the_top(service):
     """A Spanish question about an English passage that shares no word with it, in a collection where
     the two other retrievers' short lists (depth 2 here, 50 in use) miss it: the channel's own search
