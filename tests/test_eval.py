@@ -173,7 +173,7 @@ def test_questions_in_the_other_language_on_the_full_set(settings, shared_data, 
                                                          questions, paragraphs):
     out = _run_eval(capsys, str(crosslingual(shared_data, tmp_path, questions, paragraphs)))
     by = out["by_retriever"]
-    assert out["questions"] == 1190 and out["recall@4"] >= 0.94
+    assert out["questions"] == 1190 and out["recall@4"] >= 0.93  # measured 0.944 and 0.966
     for metric in ("recall@4", "mrr@10"):
         assert by["fused"][metric] >= max(by["dense"][metric], by["lexical"][metric]), metric
 
