@@ -275,3 +275,11 @@ def test_document_text_is_never_markup(app_env, service) -> None:
     assert "<img" not in markdown.replace("\\<img", "") and "](" not in markdown
     passages = "\n".join(h.value for h in at.html if "rag-passage" in h.value)
     assert "&lt;" in passages and "&gt;" in passages and "<img" not in passages
+
+
+def test_the_service_comes_with_its_multilingual_encoder_loaded(settings):
+    """Its weights (~1 s) load with the page, not on the user's first question."""
+    from ui.state import load_service, settings_key
+
+    service = load_service(settings_key(settings), settings)
+    assert service.multilingual is not None and service.multilingual._model is not None

@@ -43,10 +43,14 @@ def load_embedder(embed_model: str, precision: str, _settings: Settings) -> Embe
 
 @st.cache_resource(show_spinner=False)
 def load_service(settings_key: str, _settings: Settings) -> Service:
-    """The service (index opened lazily, embedder shared) for one set of settings."""
+    """The service (index opened lazily, embedder shared) for one set of settings; its multilingual
+    encoder is loaded here too (~1 s of weights), with the page, not on the first question."""
     lock_down(_settings.allow_downloads)
     embedder = load_embedder(_settings.embed_model, _settings.embed_precision, _settings)
-    return Service(_settings, embedder=embedder)
+    service = Service(_settings, embedder=embedder)
+    if service.multilingual is not None:
+        service.multilingual.embed(["warm up"], query=True)
+    return service
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
