@@ -88,12 +88,14 @@ def pack(vector: np.ndarray) -> bytes:
 
     Cosines computed from packed vectors differ from the float32 ones by about 1e-3.
     """
+    top, values = _quantize(vector)
+    return _SCALE.pack(top) + values.tobytes()
+
+
+def _quantize(vector: np.ndarray) -> tuple[float, np.ndarray]:
+    """(its largest magnitude, the vector as int8 values scaled by it)."""
     top = float(np.abs(vector).max()) or 1.0
-    return _SCALE.pack(top) + _quantize(vector, top).tobytes()
-
-
-def _quantize(vector: np.ndarray, top: float) -> np.ndarray:
-    return np.clip(np.rint(vector / top * 127.0), -127, 127).astype(np.int8)
+    return top, np.clip(np.rint(vector / top * 127.0), -127, 127).astype(np.int8)
 
 
 def int8_matrix(blobs: Sequence[bytes]) -> np.ndarray:
@@ -115,8 +117,7 @@ def nearest(matrix: np.ndarray, query: np.ndarray, n: int) -> list[int]:
     from usearch.compiled import MetricKind
     from usearch.index import search
 
-    found = search(matrix, _quantize(query, float(np.abs(query).max()) or 1.0), n, MetricKind.Cos,
-                   exact=True, threads=1)
+    found = search(matrix, _quantize(query)[1], n, MetricKind.Cos, exact=True, threads=1)
     return [int(i) for i in found.keys]
 
 
