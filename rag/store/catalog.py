@@ -474,7 +474,7 @@ class Catalog:
         return {g: found.get(g, 0) for g in grams}, n, total / n if n else 0.0
 
     def passage_count(self) -> int:
-        """Passages in the collection (cached until another connection writes)."""
+        """Passages in the collection (cached until this connection or another one writes)."""
         version = self._version()
         if self._count is None or self._count[0] != version:
             self._count = (version, self.chunk_count())
