@@ -60,7 +60,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from rag.analysis import analyze_query, gram_counts, query_grams, sentence_units
+from rag.analysis import analyze_query, query_grams, word_gram_counts, word_sentence_units
 from rag.embedders import Embedder
 from rag.multilingual import MultilingualEncoder, unpack
 from rag.store.catalog import Catalog, bm25_idf
@@ -107,12 +107,13 @@ def join_lexical(words: Ranked, grams: Ranked) -> Ranked:
     return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
-def gram_bm25(catalog: Catalog, question: str, chunks: Mapping[str, Chunk], k1: float = 1.2, b: float = 0.75
-              ) -> tuple[Ranked, dict[str, float]]:
-    """(BM25 of ``chunks`` over the question's character 4-grams, best first, 0s left out; the IDF of
-    each of those 4-grams the collection holds)."""
+def gram_bm25(catalog: Catalog, question: str, passages: Mapping[str, tuple[str, str]], k1: float = 1.2,
+              b: float = 0.75) -> tuple[Ranked, dict[str, float]]:
+    """(BM25 of ``passages`` - (words, context) by id, as ``Catalog.words`` gives them - over the
+    question's character 4-grams, best first, 0s left out; the IDF of each of those 4-grams the
+    collection holds)."""
     grams = query_grams(question)
-    if not grams or not chunks:
+    if not grams or not passages:
         return [], {}
     df, n, mean_length = catalog.gram_stats(grams)
     idf = {g: bm25_idf(n, f) for g, f in df.items() if f > 0}
@@ -120,8 +121,8 @@ def gram_bm25(catalog: Catalog, question: str, chunks: Mapping[str, Chunk], k1: 
         return [], idf
     wanted = list(idf)
     scores: dict[str, float] = {}
-    for cid, chunk in chunks.items():
-        tf, length = gram_counts(chunk.text, chunk.context, wanted)
+    for cid, (words, context) in passages.items():
+        tf, length = word_gram_counts(words, context, wanted)
         norm = k1 * (1.0 - b + b * length / mean_length)
         score = sum(idf[g] * t * (k1 + 1.0) / (t + norm) for g, t in tf.items() if t)
         if score > 0:
@@ -129,9 +130,10 @@ def gram_bm25(catalog: Catalog, question: str, chunks: Mapping[str, Chunk], k1: 
     return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0])), idf
 
 
-def best_sentence(text: str, term_idf: Mapping[str, float], gram_idf: Mapping[str, float]) -> float:
-    """The largest share of the question one sentence of ``text`` holds (0..1): the IDF-weighted share
+def best_sentence(words: str, term_idf: Mapping[str, float], gram_idf: Mapping[str, float]) -> float:
+    """The largest share of the question one sentence of a passage holds (0..1): the IDF-weighted share
     of its stems and of its 4-grams, averaged (a channel missing from the question counts as 0).
+    ``words``: the passage's ``passage_words``.
 
     Example: for "¿Cuándo se fundó la universidad?" a passage whose one sentence reads "La universidad
     se fundó en 1831." scores 1.0; a passage with "universidad" in one sentence and "fundó" in another
@@ -140,7 +142,7 @@ def best_sentence(text: str, term_idf: Mapping[str, float], gram_idf: Mapping[st
     total_t = sum(term_idf.values())
     total_g = sum(gram_idf.values())
     best = 0.0
-    for stems, marked in sentence_units(text):
+    for stems, marked in word_sentence_units(words):
         share_t = sum(w for t, w in term_idf.items() if t in stems) / total_t if total_t else 0.0
         share_g = sum(w for g, w in gram_idf.items() if g in marked) / total_g if total_g else 0.0
         best = max(best, (share_t + share_g) / 2)
@@ -277,17 +279,17 @@ def gather(catalog: Catalog, question: str, terms: Sequence[str], dense: Ranked,
     best of the fusion without it (reading sentences is the costly part; lower ones cannot reach the
     top hits)."""
     proposed = list(dict.fromkeys([cid for cid, _ in words] + [cid for cid, _ in dense] + list(multi_nearest)))
-    chunks = catalog.chunks(proposed)
-    grams, gram_idf = gram_bm25(catalog, question, chunks)
-    multi = multilingual_list(catalog, [cid for cid in proposed if cid in chunks], multi_query)
+    passages = catalog.words(proposed)  # only of ready documents
+    grams, gram_idf = gram_bm25(catalog, question, passages)
+    multi = multilingual_list(catalog, [cid for cid in proposed if cid in passages], multi_query)
     term_idf = catalog.term_idf(terms)
     top_lexical = (words or grams)[:1]
     coverage = catalog.coverage(terms, [top_lexical[0][0]], term_idf) if top_lexical else 0.0
     cands = Candidates(dense, words, tuple(terms), grams, multi=multi, coverage=coverage)
-    if not chunks:
+    if not passages:
         return cands
-    top = [cid for cid, _ in fuse(cands, SENTENCE_DEPTH, context=context) if cid in chunks]
-    sentences = {cid: best_sentence(chunks[cid].text, term_idf, gram_idf) for cid in top}
+    top = [cid for cid, _ in fuse(cands, SENTENCE_DEPTH, context=context) if cid in passages]
+    sentences = {cid: best_sentence(passages[cid][0], term_idf, gram_idf) for cid in top}
     return replace(cands, sentences=sentences)
 
 

@@ -31,13 +31,15 @@ def assert_consistent(index: Any, collection: str) -> None:
 
 
 def assert_lexical_terms(cat: Any) -> None:
-    """Every passage's row in the lexical index holds the terms this analysis makes of its text."""
-    from rag.analysis import passage_terms
+    """Every passage's row in the lexical index holds the terms this analysis makes of its text, and
+    its stored words are this analysis's too."""
+    from rag.analysis import passage_terms, passage_words
 
     rows = cat._conn.execute(
-        "SELECT c.text, c.context, l.body, l.context FROM chunks c JOIN lex l ON l.rowid = c.rowid")
-    for text, context, body, terms in rows:
+        "SELECT c.text, c.context, l.body, l.context, c.words FROM chunks c JOIN lex l ON l.rowid = c.rowid")
+    for text, context, body, terms, words in rows:
         assert (body, terms) == passage_terms(text, context), "lexical terms of another analysis"
+        assert words == passage_words(text), "passage words of another analysis"
 
 
 def assert_gram_stats(cat: Any) -> None:

@@ -8,11 +8,15 @@ from rag.analysis import (
     analyze,
     analyze_query,
     char_grams,
+    gram_counts,
     guess_language,
+    passage_words,
     query_grams,
     sentence_units,
     sentences,
     tokens,
+    word_gram_counts,
+    word_sentence_units,
 )
 
 
@@ -81,3 +85,16 @@ def test_sentence_units_stem_every_sentence_in_the_passage_language():
     assert second_stems == set(analyze("Evaluaciones.", "en"))  # English stemming, as the passage
     assert first_marked == "#committee# #three# #members#"
     assert all(g in first_marked for g in char_grams("The committee has three members."))
+
+
+def test_passage_words_are_the_tokens_a_sentence_a_line():
+    """What the catalog stores per passage: read at query time instead of folding and tokenizing."""
+    text = "La Señora Pérez fundó la U.M.S.A. en 1.830,5 años.\nTiene 3 sedes; la mayor en La Paz! Fin"
+    words = passage_words(text)
+    assert words == "la señora perez fundo la u m s a\nen 1.830,5 años\ntiene 3 sedes\nla mayor en la paz\nfin"
+    assert words.split() == tokens(text)
+    assert [line.split() for line in words.split("\n")] == [tokens(s) for s in sentences(text)]
+    assert word_sentence_units(words) == sentence_units(text)
+    grams = ["#paz", "sede", "#ñ"]
+    assert word_gram_counts(words, "Reglamento", grams) == gram_counts(text, "Reglamento", grams)
+    assert passage_words("") == "" and word_sentence_units("") == [(frozenset(), "")]

@@ -203,6 +203,25 @@ def test_a_catalog_without_ngram_statistics_is_upgraded_on_open(service, setting
     assert [(h.chunk_id, h.score) for h in again.search("asistencias", method="lexical")] == expected
 
 
+def test_a_version_3_catalog_gets_its_passages_words_on_open(service, settings, embedder):
+    """Passages written before the catalog stored their folded words get them the first time it is
+    opened, and search finds the same passages, hybrid included (which reads those words)."""
+    from rag.service import Service
+
+    Indexer(service.index, service.embedder, "default").add([pending(REGLAMENTO), pending(POLICY)])
+    cat = service.index.catalog("default")
+    expected = [(h.chunk_id, h.score) for h in service.search("asistencias mínimas")]
+    assert expected
+    with cat._conn:
+        cat._conn.execute("ALTER TABLE chunks DROP COLUMN words")
+        cat._conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema'")
+    again = Service(settings, embedder=embedder)
+    upgraded = again.index.catalog("default")
+    assert upgraded.get_meta("schema") == SCHEMA_VERSION
+    consistent(again.index, "default")  # every passage's words are this analysis's, of its text
+    assert [(h.chunk_id, h.score) for h in again.search("asistencias mínimas")] == expected
+
+
 def test_a_catalog_made_with_another_analysis_rederives_its_terms_on_open(service, settings, embedder):
     """Index terms made by another version of the analysis (other stop words, another stemmer) would
     quietly stop matching the questions, which this version analyses: such a catalog re-derives its

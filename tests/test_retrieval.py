@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rag.analysis import analyze
+from rag.analysis import analyze, passage_words
 from rag.indexing import Indexer
 from rag.retrieval import (
     Candidates,
@@ -126,11 +126,12 @@ def test_lexical_channels_join_on_their_own_scales():
 def test_best_sentence_wants_the_question_in_one_sentence():
     term_idf = dict(zip(analyze("fundó universidad"), (2.0, 1.0), strict=True))
     gram_idf: dict[str, float] = {}
-    together = "La universidad se fundó en 1831. Tiene tres sedes."
-    apart = "La universidad tiene tres sedes. Se fundó en 1831."
+    together = passage_words("La universidad se fundó en 1831. Tiene tres sedes.")
+    apart = passage_words("La universidad tiene tres sedes. Se fundó en 1831.")
     assert best_sentence(together, term_idf, gram_idf) == 0.5  # all stems; no 4-gram channel
     assert best_sentence(apart, term_idf, gram_idf) == 1.0 / 3  # "fundó" (2 of 3) alone is the best sentence
-    assert best_sentence("Nada que ver.", term_idf, gram_idf) == 0.0
+    assert best_sentence(passage_words("Nada que ver."), term_idf, gram_idf) == 0.0
+    assert best_sentence("", term_idf, gram_idf) == 0.0
     assert best_sentence(together, {}, {}) == 0.0
     grams = {"#fun": 1.0, "undo": 1.0, "ndo#": 1.0, "#200": 1.0}
     assert best_sentence(together, term_idf, grams) == (1.0 + 0.75) / 2  # "fundó" yes, "2000" no
