@@ -7,6 +7,7 @@ is the loopback stand-in or a dead port.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -283,3 +284,20 @@ def test_the_service_comes_with_its_multilingual_encoder_loaded(settings):
 
     service = load_service(settings_key(settings), settings)
     assert service.multilingual is not None and service.multilingual._model is not None
+
+
+def test_the_answerer_starts_loading_its_collections_postings(settings, embedder):
+    """The lexical postings go into memory when a collection's answerer is made, not on its first question."""
+    from rag.indexing import Indexer
+    from tests.helpers import make_doc, pending
+    from ui.state import load_answerer, load_service, settings_key
+
+    service = load_service(settings_key(settings), settings)
+    Indexer(service.index, service.embedder, "default").add([pending(make_doc("a.pdf", ["La nota mínima es 51."]))])
+    catalog = service.index.catalog("default")
+    assert catalog._postings is None and not catalog._postings_building
+    load_answerer(settings_key(settings), "default", "llama3.2", service)
+    deadline = time.monotonic() + 30
+    while catalog._postings is None:  # being made in the background (not by asking for them here)
+        assert catalog._postings_building and time.monotonic() < deadline, "the postings were never loaded"
+        time.sleep(0.01)

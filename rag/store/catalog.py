@@ -1,7 +1,14 @@
 """The catalog of one collection, in one SQLite file: documents, their file paths, page texts,
 passages, the lexical (FTS5) index over the passages, the document frequency of every character
-4-gram (``gram_df``, for the n-gram channel of lexical search), and each passage's vector of the
-multilingual channel (``chunks.mvec``, ``rag.multilingual``; NULL until it has one).
+4-gram (``gram_df``, for the n-gram channel of lexical search), each passage's vector of the
+multilingual channel (``chunks.mvec``, ``rag.multilingual``; NULL until it has one) and its folded
+words (``chunks.words``, ``rag.analysis.passage_words``: what the query-time steps read instead of
+folding and tokenizing the text again for every question).
+
+Two things are held in memory per open catalog, each re-read when the catalog has changed (a commit by
+any connection, or any row this one changed): the multilingual vectors (int8) and a copy of the lexical
+postings (``rag.store.postings``), which answers BM25 queries with FTS5's own scores 10-30x faster; until
+a current copy is there, FTS5 answers and the copy is made in the background.
 
 Everything a reader trusts is written in one SQLite transaction, so the lexical index can never be out
 of step with the catalog. A document's rows are visible to readers only once its state is 'ready'.
@@ -14,6 +21,7 @@ stored texts in one transaction (measured: 30 s and 35 MB for 100k passages); th
 
 from __future__ import annotations
 
+import logging
 import math
 import sqlite3
 import threading
@@ -29,7 +37,10 @@ import numpy as np
 
 from rag.analysis import analysis_fingerprint, passage_grams, passage_terms, passage_words
 from rag.multilingual import int8_matrix, nearest
+from rag.store.postings import Postings
 from rag.types import Chunk, DocumentInfo
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = "4"  # 2: character n-gram statistics; 3: multilingual vectors; 4: passage words (older
 # ones are upgraded on open)
@@ -111,7 +122,7 @@ def _now() -> str:
 class _Vectors:
     """The multilingual vectors of a catalog as of ``version``: ids and int8 rows up to rowid ``last``."""
 
-    version: tuple[int, int]
+    version: tuple[int, int, int]
     ids: list[str]
     matrix: np.ndarray
     last: int
@@ -123,11 +134,14 @@ class Catalog:
     def __init__(self, conn: sqlite3.Connection, file: Path) -> None:
         self._conn = conn
         self.file = file
-        self._count: tuple[tuple[int, int], int] | None = None  # (version, passages)
+        self._count: tuple[tuple[int, int, int], int] | None = None  # (version, passages)
         self._vocab = False
         self._writes = 0  # this connection's write transactions (data_version does not count them)
         self._mvec_cache: _Vectors | None = None
         self._mvec_lock = threading.Lock()
+        self._postings: tuple[tuple[int, int, int], Postings] | None = None  # (version, lexical postings)
+        self._postings_lock = threading.Lock()
+        self._postings_building = False
 
     @classmethod
     def open(cls, path: Path) -> Catalog:
@@ -174,9 +188,11 @@ class Catalog:
         finally:
             self._writes += 1
 
-    def _version(self) -> tuple[int, int]:
-        """Changes whenever the catalog may have: another connection committed, or this one wrote."""
-        return int(self._conn.execute("PRAGMA data_version").fetchone()[0]), self._writes
+    def _version(self) -> tuple[int, int, int]:
+        """Changes whenever the catalog may have: another connection committed, or this one wrote
+        (through ``_write``, or any statement that changed a row: SQLite's count of them)."""
+        return (int(self._conn.execute("PRAGMA data_version").fetchone()[0]), self._writes,
+                self._conn.total_changes)
 
     # -- metadata -------------------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
@@ -461,18 +477,70 @@ class Catalog:
                 ) -> list[tuple[str, float]]:
         """(chunk id, BM25 score), best first; terms are already analysed.
 
-        BM25 is computed once per matching row and only the top ``k`` rows are joined to their passages
-        (2-3x faster at 100k passages than joining every match).
+        Answered from the in-memory copy of the postings (``rag.store.postings``: the same scores, 10-30x
+        faster at 100k passages) when it is current; otherwise by FTS5, while a copy is made in the
+        background. In FTS5, BM25 is computed once per matching row and only the top ``k`` rows are
+        joined to their passages (2-3x faster at 100k passages than joining every match).
         """
         query = _match(terms)
         if not query or k <= 0:
             return []
+        if weights == LEX_WEIGHTS:
+            postings = self.postings()
+            found = postings.search(terms, k) if postings is not None else None
+            if found is not None:
+                return found
         rows = self._conn.execute(
             "SELECT c.id, -m.score FROM (SELECT rowid, bm25(lex, ?, ?) AS score FROM lex WHERE lex MATCH ? "
             "ORDER BY score LIMIT ?) AS m JOIN chunks c ON c.rowid = m.rowid ORDER BY m.score",
             (weights[0], weights[1], query, k),
         )
         return [(str(i), float(s)) for i, s in rows]
+
+    def postings(self, wait: bool = False) -> Postings | None:
+        """The in-memory copy of the lexical postings if it is current, else None - and a new copy is
+        started in a background thread (or, with ``wait``, made now and returned).
+
+        The copy is read through a connection of its own, in one read transaction, after noting this
+        catalog's version; it is kept only if the version has not moved meanwhile (any commit, by this
+        process or another, moves it), so a copy is never used for data other than what it was read
+        from. Making one takes ~3 s at 100k passages, so a question never waits for it.
+        """
+        version = self._version()
+        with self._postings_lock:
+            if self._postings is not None and self._postings[0] == version:
+                return self._postings[1]
+            if self._postings_building and not wait:
+                return None
+            self._postings_building = True
+        if not wait:
+            threading.Thread(target=self._build_postings, args=(version,), name="rag-postings",
+                             daemon=True).start()
+            return None
+        return self._build_postings(version)
+
+    def _build_postings(self, version: tuple[int, int, int]) -> Postings | None:
+        try:
+            conn = sqlite3.connect(self.file, timeout=30.0, isolation_level=None)
+            try:
+                conn.execute("BEGIN")
+                postings = Postings.build(conn.execute(
+                    "SELECT l.rowid, c.id, l.body, l.context FROM lex l LEFT JOIN chunks c ON c.rowid = l.rowid "
+                    "ORDER BY l.rowid"), LEX_WEIGHTS)
+                conn.execute("COMMIT")
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            log.warning("could not read the lexical index into memory: FTS5 answers", exc_info=True)
+            with self._postings_lock:
+                self._postings_building = False
+            return None
+        with self._postings_lock:
+            kept = self._version() == version
+            if kept:
+                self._postings = (version, postings)
+            self._postings_building = False
+        return postings if kept else None
 
     def gram_stats(self, grams: Sequence[str]) -> tuple[dict[str, int], int, float]:
         """(passages holding each n-gram, passages, mean n-grams per passage) for BM25 over n-grams."""
