@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import re
 from functools import lru_cache
+from itertools import filterfalse
 from typing import Literal
 
 import Stemmer
@@ -49,6 +50,7 @@ were what when where which while who whom why will with would you your yours you
 must shall might its it's does did
 """
 ENGLISH_STOP = frozenset(_ENGLISH_STOP_WORDS.split())
+_EITHER_STOP = SPANISH_STOP | ENGLISH_STOP
 
 # Words that mark a language strongly enough to count double.
 _ES_MARKS = frozenset({"el", "la", "los", "las", "de", "del", "que", "es", "en", "por", "para", "con", "una"})
@@ -94,7 +96,7 @@ GRAM = 4  # characters per n-gram (4- and 5-grams are the usual best for Europea
 
 def _content(words: list[str]) -> list[str]:
     """The words that are a stop word in neither language (what the n-gram channel indexes)."""
-    return [w for w in words if w not in SPANISH_STOP and w not in ENGLISH_STOP]
+    return list(filterfalse(_EITHER_STOP.__contains__, words))
 
 
 def _content_words(text: str) -> list[str]:
@@ -103,7 +105,7 @@ def _content_words(text: str) -> list[str]:
 
 def _marked(words: list[str]) -> str:
     """Words as "#w1# #w2#": a question's n-gram occurs in them exactly where it is one of their n-grams."""
-    return " ".join(f"#{w}#" for w in words)
+    return f"#{'# #'.join(words)}#" if words else ""
 
 
 def char_grams(text: str, n: int = GRAM) -> list[str]:
@@ -144,7 +146,11 @@ def word_gram_counts(words: str, context: str, grams: list[str], n: int = GRAM) 
     """``gram_counts`` of a passage given as its stored ``passage_words`` (no folding, no regex)."""
     content = _content(words.split() + _context_tokens(context))
     marked = _marked(content)
-    length = sum(max(len(w) + 3 - n, 1) for w in content)
+    # each word of c characters has max(c + 3 - n, 1) n-grams: c - 1 when n = 4, and 1 for a single letter
+    lengths = list(map(len, content))
+    length = sum(lengths) + (3 - n) * len(lengths)
+    if n > 3:
+        length += sum(max(n - 2 - c, 0) for c in lengths if c < n - 2)
     return {g: marked.count(g) for g in grams}, length
 
 
@@ -182,7 +188,7 @@ def word_sentence_units(words: str) -> list[tuple[frozenset[str], str]]:
     lang = guess_language([w for line in lines for w in line]) or "es"
     stop = SPANISH_STOP if lang == "es" else ENGLISH_STOP
     stemmer = _stemmer(lang)
-    return [(frozenset(stemmer.stemWords([w for w in line if w not in stop])), _marked(_content(line)))
+    return [(frozenset(stemmer.stemWords(list(filterfalse(stop.__contains__, line)))), _marked(_content(line)))
             for line in lines]
 
 

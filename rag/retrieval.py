@@ -62,7 +62,7 @@ import numpy as np
 
 from rag.analysis import analyze_query, query_grams, word_gram_counts, word_sentence_units
 from rag.embedders import Embedder
-from rag.multilingual import MultilingualEncoder, unpack
+from rag.multilingual import MultilingualEncoder, unpack_many
 from rag.store.catalog import Catalog, bm25_idf
 from rag.store.index import Index
 from rag.types import Chunk, Hit
@@ -255,16 +255,18 @@ def fuse(cands: Candidates, k: int, *, context: bool = True) -> Ranked:
 
 
 def multilingual_list(catalog: Catalog, ids: Sequence[str], query: np.ndarray | None,
-                      depth: int = DEPTH) -> Ranked:
+                      depth: int = DEPTH, blobs: Mapping[str, bytes] | None = None) -> Ranked:
     """The multilingual channel's list: the proposed passages by their cosine with the question, best
     first, the ``depth`` best; empty when there is no question vector or a passage has no vector (the
-    channel is then left out rather than scoring those passages 0)."""
+    channel is then left out rather than scoring those passages 0). ``blobs``: their packed vectors,
+    when already read."""
     if query is None or not ids:
         return []
-    blobs = catalog.mvecs(ids)
-    if len(blobs) < len(ids):
+    if blobs is None:
+        blobs = catalog.mvecs(ids)
+    if any(cid not in blobs for cid in ids):
         return []
-    matrix = np.stack([unpack(blobs[cid]) for cid in ids])
+    matrix = unpack_many([blobs[cid] for cid in ids])
     scores = matrix @ query
     order = np.argsort(-scores, kind="stable")[:depth]
     return [(ids[i], float(scores[i])) for i in order]
@@ -279,9 +281,10 @@ def gather(catalog: Catalog, question: str, terms: Sequence[str], dense: Ranked,
     best of the fusion without it (reading sentences is the costly part; lower ones cannot reach the
     top hits)."""
     proposed = list(dict.fromkeys([cid for cid, _ in words] + [cid for cid, _ in dense] + list(multi_nearest)))
-    passages = catalog.words(proposed)  # only of ready documents
+    passages, blobs = catalog.words_and_mvecs(proposed)  # only of ready documents
     grams, gram_idf = gram_bm25(catalog, question, passages)
-    multi = multilingual_list(catalog, [cid for cid in proposed if cid in passages], multi_query)
+    multi = multilingual_list(catalog, [cid for cid in proposed if cid in passages], multi_query,
+                              blobs=blobs)
     term_idf = catalog.term_idf(terms)
     top_lexical = (words or grams)[:1]
     coverage = catalog.coverage(terms, [top_lexical[0][0]], term_idf) if top_lexical else 0.0

@@ -383,11 +383,19 @@ class Catalog:
     def words(self, ids: Sequence[str]) -> dict[str, tuple[str, str]]:
         """(``passage_words`` of its text, its context line) of each of the passages ``ids`` of ready
         documents: what the query-time steps that read passages need, already folded and tokenized."""
-        rows = self._by_ids(
-            "SELECT c.id, c.words, c.text, c.context FROM chunks c JOIN documents d ON d.sha = c.sha "
-            "AND d.state = 'ready' WHERE c.id IN ({marks})", ids)
-        return {str(cid): (passage_words(text) if words is None else str(words), str(context))
-                for cid, words, text, context in rows}
+        return self.words_and_mvecs(ids)[0]
+
+    def words_and_mvecs(self, ids: Sequence[str]) -> tuple[dict[str, tuple[str, str]], dict[str, bytes]]:
+        """``words(ids)``, and the packed multilingual vectors of those that have one, in one read."""
+        words: dict[str, tuple[str, str]] = {}
+        mvecs: dict[str, bytes] = {}
+        for cid, stored, text, context, mvec in self._by_ids(
+                "SELECT c.id, c.words, c.text, c.context, c.mvec FROM chunks c JOIN documents d "
+                "ON d.sha = c.sha AND d.state = 'ready' WHERE c.id IN ({marks})", ids):
+            words[cid] = (passage_words(text) if stored is None else stored, context)
+            if mvec is not None:
+                mvecs[cid] = mvec
+        return words, mvecs
 
     def document_chunks(self, sha: str) -> list[Chunk]:
         rows = self._conn.execute(
