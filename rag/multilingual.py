@@ -28,6 +28,7 @@ passage a question's retrievers propose has one, that question is fused without 
 from __future__ import annotations
 
 import logging
+import os
 import struct
 import threading
 from collections.abc import Sequence
@@ -107,17 +108,25 @@ def int8_matrix(blobs: Sequence[bytes]) -> np.ndarray:
     return packed[:, _SCALE.size:].copy().view(np.int8)
 
 
+SPLIT_ROWS = 20_000  # from this many rows on, the exact scan runs on two threads
+
+
 def nearest(matrix: np.ndarray, query: np.ndarray, n: int) -> list[int]:
     """The rows of an ``int8_matrix`` nearest ``query`` by cosine, best first, at most ``n``: an exact
-    scan (every row compared) with usearch's SIMD int8 kernels, on one thread. ~17 ms at 100k rows on
-    one core here, a quarter of the memory and a little faster than numpy over float32 rows."""
+    scan (every row compared) with usearch's SIMD int8 kernels: ~9-17 ms at 100k rows on one core here,
+    a quarter of the memory and a little faster than numpy over float32 rows. From ``SPLIT_ROWS`` rows on
+    it is split over two threads (9.3 -> 6.3 ms alone at 100k): in ``Retriever.candidates`` it runs
+    while the question is embedded on the other core, and it was what the fusion waited for (query p50
+    44 -> 40 ms at 100k passages, docs/benchmarks.md). An approximate index (usearch's HNSW) was tried
+    and dropped: 0.93 of the exact 50 nearest at 1.5 ms, as few as a third for some questions."""
     n = min(n, len(matrix))
     if n <= 0:
         return []
     from usearch.compiled import MetricKind
     from usearch.index import search
 
-    found = search(matrix, _quantize(query)[1], n, MetricKind.Cos, exact=True, threads=1)
+    threads = 2 if len(matrix) >= SPLIT_ROWS and (os.cpu_count() or 1) > 1 else 1
+    found = search(matrix, _quantize(query)[1], n, MetricKind.Cos, exact=True, threads=threads)
     return [int(i) for i in found.keys]
 
 

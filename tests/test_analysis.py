@@ -10,6 +10,7 @@ from rag.analysis import (
     char_grams,
     gram_counts,
     guess_language,
+    passage_grams,
     passage_words,
     query_grams,
     sentence_units,
@@ -98,3 +99,17 @@ def test_passage_words_are_the_tokens_a_sentence_a_line():
     grams = ["#paz", "sede", "#ñ"]
     assert word_gram_counts(words, "Reglamento", grams) == gram_counts(text, "Reglamento", grams)
     assert passage_words("") == "" and word_sentence_units("") == [(frozenset(), "")]
+
+
+def test_gram_counts_are_those_of_the_passages_own_grams():
+    """Counted without building the passage's n-gram list: the same as counting that list, for
+    single letters, stop words of either language and the context line too."""
+    from collections import Counter
+
+    text = "La U.M.S.A. y la UCB: a b 1 22 333 ciudadanía, ciudadano; él es de Cochabamba. The end of it."
+    context = "Reglamento — Título I"
+    listed = Counter(passage_grams(text, context))
+    grams = list(dict.fromkeys(passage_grams(text, context))) + ["#zz#", "xyzw"]
+    counts, length = gram_counts(text, context, grams)
+    assert counts == {g: listed[g] for g in grams}
+    assert length == sum(listed.values())

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from rag.indexing import Indexer, backfill
-from rag.multilingual import DIM, int8_matrix, nearest, pack, unpack
+from rag.multilingual import DIM, int8_matrix, nearest, pack, unpack, unpack_many
 from rag.retrieval import Candidates, Retriever, fuse, multilingual_list, weights
 from rag.store.catalog import SCHEMA_VERSION, Catalog
 from tests.helpers import make_doc, pending
@@ -41,6 +41,8 @@ def test_packed_vectors_keep_their_cosines(multilingual):
     assert {len(p) for p in packed} == {4 + DIM}
     restored = np.stack([unpack(p) for p in packed])
     assert np.abs(restored @ vectors.T - vectors @ vectors.T).max() < 5e-3
+    assert np.array_equal(unpack_many(packed), restored)  # the same float32 values, all at once
+    assert unpack_many([]).shape == (0, DIM)
 
 
 def test_the_encoder_reads_spanish_and_across_languages(multilingual):
@@ -210,6 +212,21 @@ def test_nearest_is_the_exact_cosine_ranking_of_the_stored_vectors():
         assert min(cosines[found]) >= np.sort(cosines)[-10] - 3e-3
     assert sorted(nearest(matrix[:3], vectors[0], 10)) == [0, 1, 2]
     assert nearest(matrix[:0], vectors[0], 10) == [] and nearest(matrix, vectors[0], 0) == []
+
+
+def test_a_large_matrix_is_scanned_on_two_threads_with_the_same_result(monkeypatch):
+    import rag.multilingual as multilingual
+
+    rng = np.random.default_rng(11)
+    matrix = rng.integers(-127, 128, size=(multilingual.SPLIT_ROWS + 500, DIM), dtype=np.int8)
+    queries = rng.standard_normal((5, DIM)).astype(np.float32)
+    split = [nearest(matrix, q, 50) for q in queries]
+    monkeypatch.setattr(multilingual, "SPLIT_ROWS", len(matrix) + 1)  # one thread
+    assert [nearest(matrix, q, 50) for q in queries] == split
+    rows = matrix.astype(np.float64) / np.linalg.norm(matrix.astype(np.float64), axis=1)[:, None]
+    for query, found in zip(queries, split, strict=True):
+        cosines = rows @ (query / np.linalg.norm(query))
+        assert min(cosines[found]) >= np.sort(cosines)[-50] - 3e-3  # the true 50 nearest, to int8 rounding
 
 
 def test_the_search_sees_every_write_and_only_ready_passages(service, settings):

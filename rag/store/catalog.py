@@ -418,7 +418,7 @@ class Catalog:
         The vectors are read once into memory as the int8 values they are stored as (512 bytes a
         passage: 51 MB at 100k) and read again after any write; the cosine of two int8 vectors is that
         of the scaled ones, so no scale is needed to rank. An exact SIMD scan (``usearch``) takes ~2 ms
-        at 10k passages and ~17 ms at 100k on one core (docs/benchmarks.md).
+        at 10k passages and 9-17 ms at 100k on one core, split over two from 20k on (docs/benchmarks.md).
         """
         ids, matrix = self._mvec_matrix()
         return [ids[i] for i in nearest(matrix, query, n)] if ids else []
