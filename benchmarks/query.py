@@ -4,7 +4,8 @@
 
 What is measured: ``Retriever.retrieve(question, k=5)`` as ``rag search`` runs it - embedding the
 question with both encoders (the bundled model, and the multilingual channel's, beside the BM25 query),
-the Chroma (HNSW) query, the FTS5 BM25 query, the multilingual cosines and the 4-gram BM25 of the
+the Chroma (HNSW) query, the BM25 query (answered from the in-memory copy of the FTS5 postings, which is
+made before the warm-up, as a running web app has it), the multilingual cosines and the 4-gram BM25 of the
 passages both lists propose, the fusion, reading the passages and joining neighbours - for real XQuAD
 questions (Spanish and English, alternating), after 20 warm-up questions.
 Each size is built in one process and measured in a fresh one, so its resident memory (RSS, which
