@@ -16,7 +16,7 @@ from pypdf import PdfReader
 from pypdf.errors import DependencyError, PyPdfError
 
 from rag.errors import LoadError
-from rag.text import normalize_page
+from rag.text import drop_garbled_runs, normalize_page
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ def _extract_pages(reader: PdfReader, count: int) -> tuple[list[str], int, list[
     failures: list[Exception] = []
     for index in range(count):
         try:
-            text = normalize_page(reader.pages[index].extract_text())
+            text = drop_garbled_runs(normalize_page(reader.pages[index].extract_text()))
         except MemoryError:
             raise
         except Exception as exc:  # one broken page must not cost the other pages (RecursionError too)

@@ -30,6 +30,54 @@ def normalize_page(text: str) -> str:
     return text.strip()
 
 
+# A run of tokens without a letter, digit or underscore, within one line.
+_SYMBOL_RUN = re.compile(r"(?<!\S)[^\w\s]+(?:[ \t]+[^\w\s]+)*(?!\S)")
+GARBLED_SYMBOLS = 8  # a run holding at least this many symbols ...
+GARBLED_KINDS = 6  # ... of at least this many different ones is a garbled text layer, not text
+GARBLED_LABELS = 5  # lines that are one garbled-looking token, on one page, for them to go
+
+
+def drop_garbled_runs(text: str) -> str:
+    """``text`` without the runs of symbol-only tokens that a figure's text layer with a broken font
+    encoding turns into ('!"# $!"#%!"#&!"#’!"#(!"#)…' in a chart of a PDF): they end up in passages and
+    in extractive answers. A run goes only when it holds at least ``GARBLED_SYMBOLS`` symbols of at least
+    ``GARBLED_KINDS`` kinds and no letter or digit, so code ("if (a && b) { f(x); }", "}))}}]);"),
+    formulas ("x ≤ y + 1"), table rules ("| --- | --- |") and dot leaders ("Capítulo 1 ........ 5")
+    stay. The same font also turns a chart's labels into lines of one mixed token each
+    ('<//2??.1@A<9=.>922?#3!4,56#'): such lines go when a page has ``GARBLED_LABELS`` or more of them
+    (a chart's labels come in groups; a formula or a quote alone on its line, '(“DMCA”).', stays on a
+    page without them, and goes on a page with them). In the shared PDFs this drops TraceMonkey's three
+    symbol runs (pp. 10, 11, 13: 8-44 symbols of 8-12 kinds) and its chart labels (26 lines on p. 10, 28
+    on p. 13), and nothing else.
+
+    Example: drop_garbled_runs('Speedup. !"# $!"#%!"#&!"#’!"#( Figure 11.') -> 'Speedup. Figure 11.'
+    """
+    def keep(match: re.Match[str]) -> str:
+        symbols = "".join(match.group(0).split())
+        return "" if len(symbols) >= GARBLED_SYMBOLS and len(set(symbols)) >= GARBLED_KINDS else match.group(0)
+
+    lines = []
+    for line in text.split("\n"):
+        cleaned = _SYMBOL_RUN.sub(keep, line) if _SYMBOL_RUN.search(line) else line
+        lines.append(line if cleaned == line else _SPACES.sub(" ", cleaned).strip())
+    labels = [i for i, line in enumerate(lines) if _garbled_label(line)]
+    if len(labels) >= GARBLED_LABELS:
+        for i in labels:
+            lines[i] = ""
+    return "\n".join(lines)
+
+
+def _garbled_label(line: str) -> bool:
+    """At most three tokens, 8+ characters, a third or more of them symbols of 4+ kinds:
+    '<//2??.1@A<9=.>922?#3!4,56#', 'L5?><56# M/,56*#'."""
+    tokens = line.split()
+    visible = "".join(tokens)
+    if not 1 <= len(tokens) <= 3 or len(visible) < 8:
+        return False
+    symbols = [ch for ch in visible if not (ch.isalnum() or ch == "_")]
+    return 3 * len(symbols) >= len(visible) and len(set(symbols)) >= 4
+
+
 def collapse(text: str) -> str:
     """One line, single spaces: how a passage is stored and shown."""
     return " ".join(text.split())

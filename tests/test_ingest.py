@@ -106,6 +106,14 @@ def test_known_sentence_on_its_page(service, shared_data):
     hit = service.search("Dynamic languages such as JavaScript are more difficult to compile than "
                          "statically typed ones", k=1, method="lexical")[0]
     assert hit.page == 1
+    # the charts' garbled text layer (pp. 10, 11, 13) is not indexed: no passage or answer can show it
+    catalog = service.index.catalog("default")
+    assert not [c for c in catalog.chunks(catalog.chunk_ids()).values() if '!"#' in c.text]
+    from rag.extractive import extractive_answer
+
+    question = "How does TraceMonkey handle type-unstable loops?"
+    answer = extractive_answer(question, service.search(question, k=5))
+    assert answer.answer and '!"#' not in answer.answer
 
 
 @pytest.mark.slow

@@ -14,7 +14,7 @@ import pytest
 from ingest.loaders import clean_title, load_bytes, load_file, markdown_title
 from ingest.pdf import NO_TEXT_LAYER, NO_USABLE_TEXT, is_glyph_garbage
 from rag.errors import LoadError
-from rag.text import collapse
+from rag.text import collapse, drop_garbled_runs
 from tests.helpers import PDFS, make_pdf
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,6 +58,34 @@ def test_known_sentence_on_its_physical_page() -> None:
     sentence = "A trace is simply a program path, which may cross function call boundaries."
     assert [n for n, text in enumerate(doc.pages, start=1) if sentence in collapse(text)] == [4]
     assert len(doc.pages) == 14 == entry("pdfjs__tracemonkey.pdf")["pages"]
+
+
+@needs_pdfs
+def test_a_charts_garbled_text_layer_is_dropped_and_the_text_around_it_kept() -> None:
+    """TraceMonkey's charts (pp. 10, 11, 13) have a font without a Unicode map: pypdf reads them as
+    runs of symbols ('!"# $!"#%…') that ended up in passages and in an extractive answer."""
+    doc = load_file(PDFS / "english" / "pdfjs__tracemonkey.pdf")
+    for number in (10, 11, 13):
+        assert '!"#' not in doc.pages[number - 1] and "&’()*+," not in doc.pages[number - 1]
+        assert "56#" not in doc.pages[number - 1] and "23#" not in doc.pages[number - 1]  # chart labels
+    assert "Figure 11" in collapse(doc.pages[9]) or "Figure 12" in collapse(doc.pages[9])
+
+
+def test_garbled_runs_go_and_code_formulas_and_rules_stay() -> None:
+    garbled = 'Speedup. !"# $!"#%!"#&!"#’!"#( Figure 11.\n&’()*+,"\nnext'
+    assert drop_garbled_runs(garbled) == "Speedup. Figure 11.\n\nnext"
+    kept = ["if (a && b) { f(x); } else { return -1; }", "}))}}]);})();", "x ≤ y + 1 and a => b",
+            "| --- | --- |", "Capítulo 1 .................. 5", "C++, C# y a@b.c", "«¡Hola!» —¿qué?",
+            "$$$ 100 $$$", "*** *** *** ***", "a_b ____ !?", ""]
+    for text in kept:
+        assert drop_garbled_runs(text) == text, text
+    assert drop_garbled_runs("ok !\"#$%&'()*+ ok") == "ok ok"  # one token of 10 kinds
+    labels = ["&-./012#3%4%56#", "<//2??.1@A<9=.>922?#3!4,56#", "1@>8:?.&1@>.1@>?.@A.1=>2#3%(4(56#",
+              "/9=:>8.<2?#3$4)56#", "?>9@AJ.B<?><#3$4(56#"]
+    page = "\n".join(["Figure 10. Speedup of 2.5x (a) over SFX."] + labels + ["L5?><56# M/,56*#"])
+    assert drop_garbled_runs(page) == "\n".join(["Figure 10. Speedup of 2.5x (a) over SFX."] + [""] * 6)
+    few = "\n".join(labels[:2] + ["f(x)=x^2+1", "(“DMCA”)."])  # too few to be a chart's labels: left alone
+    assert drop_garbled_runs(few) == few
 
 
 @needs_pdfs
