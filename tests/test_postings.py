@@ -99,6 +99,16 @@ def test_a_copy_is_made_in_the_background_and_never_used_once_stale(service, cat
     assert catalog.lexical(terms, 10) == before == _fts5(catalog, terms, 10)
 
 
+def test_one_question_does_not_start_a_copy_a_second_one_does(catalog):
+    """A process that asks once (``rag search``) does not spend its CPU on a copy it never uses."""
+    terms = analyze_query("examen final")
+    first = catalog.lexical(terms, 5)
+    assert first and not catalog._postings_building and catalog._postings is None
+    assert catalog.lexical(terms, 5) == first
+    assert catalog._postings_building or catalog._postings is not None  # the second one started it
+    assert catalog.postings(wait=True).search(terms, 5) == first
+
+
 def test_a_copy_read_while_the_catalog_changed_is_dropped(service, catalog):
     version = catalog._version()
     extra = make_doc("otro.pdf", ["Otro documento sobre la asistencia."])

@@ -142,6 +142,7 @@ class Catalog:
         self._postings: tuple[tuple[int, int, int], Postings] | None = None  # (version, lexical postings)
         self._postings_lock = threading.Lock()
         self._postings_building = False
+        self._lexical_queries = 0  # BM25 queries asked of this catalog (the first never starts a copy)
 
     @classmethod
     def open(cls, path: Path) -> Catalog:
@@ -494,7 +495,8 @@ class Catalog:
         if not query or k <= 0:
             return []
         if weights == LEX_WEIGHTS:
-            postings = self.postings()
+            self._lexical_queries += 1
+            postings = self.postings(start=self._lexical_queries > 1)
             found = postings.search(terms, k) if postings is not None else None
             if found is not None:
                 return found
@@ -505,9 +507,11 @@ class Catalog:
         )
         return [(str(i), float(s)) for i, s in rows]
 
-    def postings(self, wait: bool = False) -> Postings | None:
+    def postings(self, wait: bool = False, start: bool = True) -> Postings | None:
         """The in-memory copy of the lexical postings if it is current, else None - and a new copy is
-        started in a background thread (or, with ``wait``, made now and returned).
+        started in a background thread (or, with ``wait``, made now and returned; with ``start`` false,
+        not started: a one-question process such as ``rag search`` would only pay for a copy it never
+        uses, in CPU taken from its own question).
 
         The copy is read through a connection of its own, in one read transaction, after noting this
         catalog's version; it is kept only if the version has not moved meanwhile (any commit, by this
@@ -518,7 +522,7 @@ class Catalog:
         with self._postings_lock:
             if self._postings is not None and self._postings[0] == version:
                 return self._postings[1]
-            if self._postings_building and not wait:
+            if (self._postings_building or not start) and not wait:
                 return None
             self._postings_building = True
         if not wait:
