@@ -148,9 +148,7 @@ def word_gram_counts(words: str, context: str, grams: list[str], n: int = GRAM) 
     marked = _marked(content)
     # each word of c characters has max(c + 3 - n, 1) n-grams: c - 1 when n = 4, and 1 for a single letter
     lengths = list(map(len, content))
-    length = sum(lengths) + (3 - n) * len(lengths)
-    if n > 3:
-        length += sum(max(n - 2 - c, 0) for c in lengths if c < n - 2)
+    length = sum(lengths) + (3 - n) * len(lengths) + sum(n - 2 - c for c in lengths if c < n - 2)
     return {g: marked.count(g) for g in grams}, length
 
 

@@ -109,7 +109,7 @@ def join_lexical(words: Ranked, grams: Ranked) -> Ranked:
 
 def gram_bm25(catalog: Catalog, question: str, passages: Mapping[str, tuple[str, str]], k1: float = 1.2,
               b: float = 0.75) -> tuple[Ranked, dict[str, float]]:
-    """(BM25 of ``passages`` - (words, context) by id, as ``Catalog.words`` gives them - over the
+    """(BM25 of ``passages`` - (words, context) by id, as ``Catalog.words_and_mvecs`` gives them - over the
     question's character 4-grams, best first, 0s left out; the IDF of each of those 4-grams the
     collection holds)."""
     grams = query_grams(question)

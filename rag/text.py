@@ -58,7 +58,7 @@ def drop_garbled_runs(text: str) -> str:
 
     lines = []
     for line in text.split("\n"):
-        cleaned = _SYMBOL_RUN.sub(keep, line) if _SYMBOL_RUN.search(line) else line
+        cleaned = _SYMBOL_RUN.sub(keep, line)
         lines.append(line if cleaned == line else _SPACES.sub(" ", cleaned).strip())
     labels = [i for i, line in enumerate(lines) if _garbled_label(line)]
     if len(labels) >= GARBLED_LABELS:

@@ -222,6 +222,21 @@ def test_a_version_3_catalog_gets_its_passages_words_on_open(service, settings, 
     assert [(h.chunk_id, h.score) for h in again.search("asistencias mínimas")] == expected
 
 
+def test_a_passage_without_stored_words_is_read_from_its_text(service):
+    """A passage written by an older version into a current catalog (words NULL) still gives its words."""
+    from rag.analysis import passage_words
+
+    Indexer(service.index, service.embedder, "default").add([pending(REGLAMENTO)])
+    cat = service.index.catalog("default")
+    ids = cat.chunk_ids()
+    stored, _ = cat.words_and_mvecs(ids)
+    with cat._conn:
+        cat._conn.execute("UPDATE chunks SET words = NULL WHERE id = ?", (ids[0],))
+    words, _ = cat.words_and_mvecs(ids)
+    assert words == stored
+    assert words[ids[0]][0] == passage_words(cat.chunks([ids[0]])[ids[0]].text)
+
+
 def test_a_catalog_made_with_another_analysis_rederives_its_terms_on_open(service, settings, embedder):
     """Index terms made by another version of the analysis (other stop words, another stemmer) would
     quietly stop matching the questions, which this version analyses: such a catalog re-derives its

@@ -132,7 +132,7 @@ def test_another_process_writing_makes_the_copy_stale(service, catalog, settings
 def test_empty_and_degenerate_inputs():
     empty = Postings.build([], (1.0, 1.0))
     assert empty.size == 0 and empty.search(["nota"], 5) == []
-    one = Postings.build([(7, "a:0", "not minim", "")], (1.0, 1.0))
+    one = Postings.build([("a:0", "not minim", "")], (1.0, 1.0))
     assert one.search([], 5) == [] and one.search(["nota"], 0) == []
     assert [cid for cid, _ in one.search(["minim", '"'], 5)] == ["a:0"]
     assert one.search(["Minim"], 5) is None  # FTS5 would fold the case: its to answer

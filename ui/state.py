@@ -56,7 +56,7 @@ def load_service(settings_key: str, _settings: Settings) -> Service:
 @st.cache_resource(show_spinner=False, max_entries=32)
 def load_answerer(settings_key: str, collection: str, model: str, _service: Service) -> Answerer:
     """The answering chain for one collection and model, built once and shared by every session; the
-    collection's lexical postings start loading into memory now (in the background, ~3 s at 100k
+    collection's lexical postings start loading into memory now (in the background, ~4.5 s at 100k
     passages), not on its first question."""
     if _service.index.exists(collection):
         _service.index.catalog(collection).postings()

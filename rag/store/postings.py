@@ -46,7 +46,6 @@ def fts_tokens(text: str) -> list[str]:
 class Postings:
     """Every row of the lexical index as arrays (rows in rowid order)."""
 
-    rowids: np.ndarray  # int64: the FTS5 rowid of each row
     ids: list[str | None]  # the passage id of each row (None: no passage row, never returned)
     norms: np.ndarray  # float64: k1 * (1 - b + b * length / mean length), per row
     vocab: dict[str, int]  # term -> its number
@@ -55,10 +54,10 @@ class Postings:
     freqs: np.ndarray  # float32 or float64: the term's weighted count in that row
 
     @classmethod
-    def build(cls, rows: Iterable[tuple[int, str | None, str, str]], weights: tuple[float, float]) -> Postings:
-        """From (rowid, passage id, body terms, context terms) in rowid order; ``weights`` as bm25()'s."""
+    def build(cls, rows: Iterable[tuple[str | None, str, str]], weights: tuple[float, float]) -> Postings:
+        """From (passage id, body terms, context terms) of every row in rowid order; ``weights`` as
+        bm25()'s."""
         vocab: dict[str, int] = {}
-        rowids: list[int] = []
         ids: list[str | None] = []
         lengths: list[int] = []
         keys: list[np.ndarray] = []
@@ -75,9 +74,8 @@ class Postings:
                 row_numbers.clear()
                 column_weights.clear()
 
-        for rowid, cid, body, context in rows:
-            number = len(rowids)
-            rowids.append(int(rowid))
+        for cid, body, context in rows:
+            number = len(ids)
             ids.append(cid)
             length = 0
             for text, weight in ((body, weights[0]), (context, weights[1])):
@@ -90,7 +88,7 @@ class Postings:
             if len(term_ids) > 1 << 20:
                 flush()
         flush()
-        n = len(rowids)
+        n = len(ids)
         unique: np.ndarray = np.zeros(0, dtype=np.int64)
         summed: np.ndarray = np.zeros(0)
         if keys:
@@ -103,7 +101,6 @@ class Postings:
         total = int(length_arr.sum())
         avgdl = float(total) / float(n) if n else 1.0
         return cls(
-            rowids=np.asarray(rowids, dtype=np.int64),
             ids=ids,
             norms=K1 * ((1 - B) + (B * length_arr) / avgdl),
             vocab=vocab,
@@ -114,7 +111,7 @@ class Postings:
 
     @property
     def size(self) -> int:
-        return len(self.rowids)
+        return len(self.ids)
 
     def search(self, terms: Sequence[str], k: int) -> list[tuple[str, float]] | None:
         """(passage id, BM25), best first, at most ``k``: what ``Catalog.lexical`` gets from FTS5 for
