@@ -161,9 +161,11 @@ class IngestJob:
         if to_parse:
             self._index(list(to_parse.values()), report)
         # passages from before the multilingual channel (or written with it off) get their vector now
-        if self.service.multilingual is not None and catalog.without_mvec(1):
+        multilingual = self.service.multilingual
+        if multilingual is not None and (catalog.without_mvec(1)
+                                         or (multilingual.e5 is not None and catalog.without_evec(1))):
             self.progress.message(f"adding multilingual vectors to the passages of {self.collection!r}")
-            backfill(index, self.collection, self.service.multilingual)
+            backfill(index, self.collection, multilingual)
         for src, rec, old in aliases:
             if not catalog.has(rec.sha):
                 continue  # its twin failed to parse; the twin's failure is reported

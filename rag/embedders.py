@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 import numpy as np
@@ -48,7 +49,7 @@ class SentenceTransformerEmbedder:
         self.threads = threads  # torch intra-op threads for bulk embedding; 0: torch's default
         self.name = model
         self.batch_size = batch_size
-        self.precision = _pick_precision(precision)
+        self.precision = pick_precision(precision)
         self._allow_downloads = allow_downloads
         self._model: Any = None
         self._lock = threading.Lock()
@@ -91,7 +92,6 @@ class SentenceTransformerEmbedder:
         return self._load().tokenizer
 
     def embed(self, texts: Sequence[str], *, query: bool = False) -> np.ndarray:
-        import torch
 
         model = self._load()
         if not texts:
@@ -99,15 +99,8 @@ class SentenceTransformerEmbedder:
         # One short question gains nothing from a second thread, and on a busy 2-core machine the two
         # threads stall each other: first-token p95 0.8-3 s with two, 24-61 ms with one
         # (docs/benchmarks.md, "Answer latency"). set_num_threads is process-wide, so it is restored.
-        wanted = 1 if query and len(texts) == 1 else self.threads
-        previous = torch.get_num_threads()
-        if wanted:
-            torch.set_num_threads(wanted)
-        try:
+        with torch_threads(1 if query and len(texts) == 1 else self.threads):
             return self._encode(model, texts)
-        finally:
-            if wanted:
-                torch.set_num_threads(previous)
 
     def _encode(self, model: Any, texts: Sequence[str], precision: str | None = None) -> np.ndarray:
         import torch
@@ -131,7 +124,40 @@ class SentenceTransformerEmbedder:
         return [len(x) for x in ids]
 
 
-def _pick_precision(precision: str) -> str:
+_THREADS_LOCK = threading.Lock()
+_THREADS_USERS = 0
+_THREADS_BEFORE = 0
+
+
+@contextmanager
+def torch_threads(wanted: int) -> Iterator[None]:
+    """torch's intra-op threads set to ``wanted`` (0: left alone) for the block, then restored.
+
+    The setting is process-wide, and the bundled embedder and the e5 encoder (``rag.e5``) embed a
+    question at the same time on two threads: the value from before the first of overlapping blocks is
+    the one restored when the last ends (each saving and restoring its own could leave one thread for
+    good)."""
+    global _THREADS_USERS, _THREADS_BEFORE
+    if not wanted:
+        yield
+        return
+    import torch
+
+    with _THREADS_LOCK:
+        if _THREADS_USERS == 0:
+            _THREADS_BEFORE = torch.get_num_threads()
+        _THREADS_USERS += 1
+        torch.set_num_threads(wanted)
+    try:
+        yield
+    finally:
+        with _THREADS_LOCK:
+            _THREADS_USERS -= 1
+            if _THREADS_USERS == 0:
+                torch.set_num_threads(_THREADS_BEFORE)
+
+
+def pick_precision(precision: str) -> str:
     """'auto' is bf16 where the CPU computes bf16 matrix products natively and fast (``_fast_bf16``), else
     fp32. The rule reads the CPU, never a clock: every process on one machine (an ingest, the web app, a
     server-mode client) must choose alike, or the same passage gets vectors that differ in the 5th digit

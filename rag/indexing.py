@@ -15,6 +15,7 @@ import numpy as np
 
 from rag.analysis import passage_terms
 from rag.chunking import ChunkerConfig, chunk_document, embedding_text
+from rag.e5 import E5Encoder, e5_text, needs_e5
 from rag.embedders import Embedder
 from rag.multilingual import MultilingualEncoder, pack
 from rag.store.catalog import NewDocument, PathRecord
@@ -92,11 +93,16 @@ class Indexer:
                 sorted_vectors = np.concatenate(parts)
                 vectors = np.empty_like(sorted_vectors)
                 vectors[order] = sorted_vectors
+            evecs: list[bytes] = []
             if self.multilingual is not None and texts:
                 began = time.perf_counter()
                 mvecs = [pack(v) for v in self.multilingual.embed(texts)]
+                if self.multilingual.e5 is not None:
+                    chunks = [c for _, doc_chunks in batch for c in doc_chunks]
+                    evecs = e5_vectors(self.multilingual.e5, [e5_text(c.text, c.context) for c in chunks],
+                                       [c.text for c in chunks])
                 report.seconds_in_model += time.perf_counter() - began
-            self._write(batch, vectors, mvecs)
+            self._write(batch, vectors, mvecs, evecs)
             for pending, chunks in batch:
                 report.written.append(pending.doc.sha256)
                 report.chunks += len(chunks)
@@ -120,7 +126,7 @@ class Indexer:
             yield batch
 
     def _write(self, batch: list[tuple[Pending, list[Chunk]]], vectors: np.ndarray,
-               mvecs: list[bytes] | None = None) -> None:
+               mvecs: list[bytes] | None = None, evecs: list[bytes] | None = None) -> None:
         offsets = np.cumsum([0] + [len(chunks) for _, chunks in batch])
         docs = [
             NewDocument(
@@ -133,6 +139,7 @@ class Indexer:
                 size=p.doc.size,
                 path=p.path,
                 mvecs=mvecs[offsets[n] : offsets[n + 1]] if mvecs else (),
+                evecs=evecs[offsets[n] : offsets[n + 1]] if evecs else (),
             )
             for n, (p, chunks) in enumerate(batch)
         ]
@@ -140,15 +147,27 @@ class Indexer:
             self.index.write(self.collection, self.embedder.name, docs, vectors)
 
 
+def e5_vectors(e5: E5Encoder, texts: list[str], bodies: list[str]) -> list[bytes]:
+    """Each passage's packed e5 vector of its ``rag.e5.e5_text``, or b"" for a passage whose ``body``
+    is English (``rag.e5.needs_e5``: the model is not run on it)."""
+    wanted = [i for i, body in enumerate(bodies) if needs_e5(body)]
+    out = [b""] * len(texts)
+    for i, vector in zip(wanted, e5.embed([texts[i] for i in wanted]), strict=True):
+        out[i] = pack(vector)
+    return out
+
+
 def backfill(index: Index, collection: str, multilingual: MultilingualEncoder | None, batch: int = 512) -> int:
     """Give every passage of ``collection`` written without a multilingual vector one (an index from
-    before the channel, or written with it off); returns how many. Only the multilingual encoder runs
-    (the bundled embedder is not loaded). Each batch is one transaction, so a killed run leaves only
-    passages still without one, which the next run fills."""
+    before the channel, or written with it off), and decide its e5 vector when that encoder is on;
+    returns how many vectors (of either kind) were decided. Only the multilingual encoders run (the bundled embedder
+    is not loaded). Each batch is one transaction, so a killed run leaves only passages still without
+    one, which the next run fills."""
     if multilingual is None or not index.exists(collection):
         return 0
     catalog = index.catalog(collection)
-    if not catalog.without_mvec(1):
+    e5 = multilingual.e5
+    if not catalog.without_mvec(1) and (e5 is None or not catalog.without_evec(1)):
         return 0
     done = 0
     with index.writing():
@@ -157,5 +176,11 @@ def backfill(index: Index, collection: str, multilingual: MultilingualEncoder | 
             vectors = multilingual.embed([text for _, _, text in rows])
             catalog.set_mvecs([(rowid, cid, pack(v)) for (rowid, cid, _), v in zip(rows, vectors, strict=True)])
             done += len(rows)
-    log.info("%s: %d passages given their multilingual vector", collection, done)
+        while e5 is not None and (undecided := catalog.without_evec(batch)):
+            blobs = e5_vectors(e5, [e5_text(text, context) for _, _, text, context in undecided],
+                               [text for _, _, text, _ in undecided])
+            catalog.set_evecs([(rowid, cid, blob) for (rowid, cid, _, _), blob
+                               in zip(undecided, blobs, strict=True)])
+            done += len(undecided)
+    log.info("%s: %d passages given their multilingual vectors", collection, done)
     return done

@@ -19,7 +19,11 @@ fusion weighs that list like the others (``rag.retrieval``). Measured
 SQuAD-es questions (MiniLM: 0.49); in the fusion it lifts SQuAD-es recall@4 by about a point and costs
 neither XQuAD set anything.
 
-``RAG_MULTILINGUAL=false`` switches it off (ingestion then stores no such vectors, and retrieval fuses
+Passages not in English also get a vector of the channel's second encoder, multilingual-e5-small
+(``rag.e5``, ``chunks.evec``), whose own list joins the fusion by rank (``rag.retrieval.with_e5``);
+``RAG_MULTILINGUAL_E5=false`` leaves that one out.
+
+``RAG_MULTILINGUAL=false`` switches both off (ingestion then stores no such vectors, and retrieval fuses
 the two other lists as before). Passages written without a vector (off, or an index from before this
 channel) get one on the next ``rag ingest`` of their collection (``rag.indexing.backfill``); until every
 passage a question's retrievers propose has one, that question is fused without the channel.
@@ -33,9 +37,12 @@ import struct
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from rag.e5 import E5Encoder
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +56,9 @@ class MultilingualEncoder:
 
     name = NAME
 
-    def __init__(self, threads: int = 0) -> None:
+    def __init__(self, threads: int = 0, e5: E5Encoder | None = None) -> None:
         self.threads = threads  # BLAS threads for bulk encoding; 0: numpy's default
+        self.e5 = e5  # the channel's second encoder, for passages not in English (rag.e5); None: off
         self._model: Any = None
         self._lock = threading.Lock()
 
@@ -137,15 +145,17 @@ def unpack(blob: bytes) -> np.ndarray:
 
 
 def unpack_many(blobs: Sequence[bytes]) -> np.ndarray:
-    """``unpack`` of each blob, one row each (the same float32 values), in one step."""
+    """``unpack`` of each blob, one row each (the same float32 values), in one step; the blobs are of
+    one width (512 values for this encoder, 384 for ``rag.e5``)."""
     if not blobs:
         return np.zeros((0, DIM), dtype=np.float32)
-    packed = np.frombuffer(b"".join(blobs), dtype=np.uint8).reshape(len(blobs), _SCALE.size + DIM)
+    packed = np.frombuffer(b"".join(blobs), dtype=np.uint8).reshape(len(blobs), len(blobs[0]))
     tops = packed[:, : _SCALE.size].copy().view("<f4").astype(np.float64).ravel()
     values = packed[:, _SCALE.size :].view(np.int8).astype(np.float32)
     return values * (tops / 127.0).astype(np.float32)[:, None]
 
 
-def make_multilingual(enabled: bool, threads: int = 0) -> MultilingualEncoder | None:
-    """The encoder ``RAG_MULTILINGUAL`` asks for (None when switched off)."""
-    return MultilingualEncoder(threads) if enabled else None
+def make_multilingual(enabled: bool, threads: int = 0, e5: E5Encoder | None = None) -> MultilingualEncoder | None:
+    """The encoder ``RAG_MULTILINGUAL`` asks for, with its second encoder ``e5`` (None when switched
+    off: then neither runs)."""
+    return MultilingualEncoder(threads, e5) if enabled else None

@@ -43,6 +43,12 @@ nothing fitted to an evaluation set:
    that sentence from the same words scattered over several. This third piece of evidence may move the
    passage placed first in step 5 (measured with `rag eval`: answer-recall@1 +1.1 points on SQuAD-es,
    +0.7 on XQuAD-es and on XQuAD-en, recall@4 and MRR@10 up or equal; docs/benchmarks.md).
+7. Where the collection has passages not in English, the multilingual channel's second encoder
+   (multilingual-e5-small, ``rag.e5``) ranks the proposed passages that have its vector, and those
+   passages are reordered among their places in the fused list by reciprocal-rank fusion of the two
+   lists (k0 = 60, equal weights; ``with_e5``). That model alone finds the
+   answer in the top 4 for 0.905 of SQuAD-es questions, nearly what the fusion above finds, and it misses
+   other questions than it does: joined, SQuAD-es recall@4 0.918 -> 0.937 (docs/benchmarks.md).
 
 A per-collection weight estimated from pseudo-questions (sentences of the collection's own passages with
 words cut out) was tried and dropped: such probes share their words with their passage, so every
@@ -79,6 +85,7 @@ SENTENCE = 0.2  # weight of a passage's best-sentence coverage of the question (
 SENTENCE_DEPTH = 20  # passages of the fusion whose sentences are read (deeper changed nothing measured)
 COVERED = 0.5  # share of the question a lexical top must hold for its confidence to count in full
 MERGE = 2  # consecutive passages of one document returned as one hit, at most this many
+RRF_K = 60.0  # reciprocal-rank fusion's constant (Cormack et al. 2009), for the e5 list
 
 
 def rrf(rankings: Sequence[Ranked], weights: Sequence[float], k0: float = 60.0) -> Ranked:
@@ -90,7 +97,7 @@ def rrf(rankings: Sequence[Ranked], weights: Sequence[float], k0: float = 60.0) 
     for ranking, weight in zip(rankings, weights, strict=True):
         for rank, (cid, _score) in enumerate(ranking, start=1):
             scores[cid] = scores.get(cid, 0.0) + weight / (k0 + rank)
-    return sorted(scores.items(), key=lambda kv: -kv[1])
+    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
 def join_lexical(words: Ranked, grams: Ranked) -> Ranked:
@@ -163,6 +170,10 @@ class Candidates:
     # passages, best first, at most DEPTH; empty when the channel is off or a proposed passage lacks one
     coverage: float = 1.0  # the IDF-weighted share of the question's terms the lexical list's best
     # passage holds (1.0: not measured, as in a constructed case)
+    e5: Ranked = field(default_factory=list)  # the proposed passages that have an e5 vector (rag.e5) by
+    # their cosine with the question, best first; empty when it is off or none has one
+    e5_covered: frozenset[str] = frozenset()  # the proposed passages that have an e5 vector: the ones
+    # the e5 list can judge
 
     @property
     def lexical_side(self) -> Ranked:
@@ -251,7 +262,41 @@ def fuse(cands: Candidates, k: int, *, context: bool = True) -> Ranked:
     if cands.sentences:
         ranked = [(cid, score + SENTENCE * cands.sentences.get(cid, 0.0)) for cid, score in ranked]
         ranked.sort(key=lambda kv: (-kv[1], kv[0]))
+    if cands.e5:
+        ranked = with_e5(ranked[:DEPTH], cands.e5, cands.e5_covered)
     return ranked[:k]
+
+
+def with_e5(fused: Ranked, e5: Ranked, covered: frozenset[str] | set[str], k0: float = RRF_K) -> Ranked:
+    """The fused list with the passages the e5 encoder can judge (``covered``: those with an e5 vector)
+    reordered among themselves by reciprocal-rank fusion of their fused order and the e5 list (equal
+    weights, the usual k0 = 60); the other passages keep their places, and passages only the e5 list
+    proposes come after the fused list's last when there are fewer places than passages to fill.
+
+    Why by rank: the e5 model's cosines crowd into a narrow band (0.75-0.90 for most passages), so the
+    confidence gap that weighs the other lists rates it low whatever its order is worth, and as a fourth
+    list of the score fusion it added 0.2 points of SQuAD-es recall@4; joined by rank, 1.8
+    (docs/benchmarks.md, "multilingual-e5-small"). k0 is the constant of the method's paper, not fitted.
+    Why only among what it covers: the e5 list ranks only the passages not in English; joined with the
+    whole fused list, a stray passage of an English collection taken for another language (a list of
+    names and numbers) was first of the e5 list for every question and rose to the top (XQuAD-en
+    recall@1 0.96 -> 0.41). Where every passage has an e5 vector (a Spanish collection) this is plain
+    reciprocal-rank fusion. A passage keeps the fused score of the place it takes, so scores still fall
+    with rank.
+
+    Example: with_e5([("a", 1.2), ("en", 1.1), ("b", 1.0)], [("b", 1.0), ("c", 0.5)], {"a", "b", "c"})
+    -> b, en, a, c (scores 1.2, 1.1, 1.0, 1.0).
+    """
+    order = [cid for cid, _ in rrf([[item for item in fused if item[0] in covered], e5], [1.0, 1.0], k0)]
+    places = [i for i, (cid, _) in enumerate(fused) if cid in covered]
+    out = list(fused)
+    floor = fused[-1][1] if fused else 0.0
+    for n, cid in enumerate(order):
+        if n < len(places):
+            out[places[n]] = (cid, fused[places[n]][1])
+        else:
+            out.append((cid, floor))
+    return out
 
 
 def multilingual_list(catalog: Catalog, ids: Sequence[str], query: np.ndarray | None,
@@ -274,14 +319,14 @@ def multilingual_list(catalog: Catalog, ids: Sequence[str], query: np.ndarray | 
 
 def gather(catalog: Catalog, question: str, terms: Sequence[str], dense: Ranked, words: Ranked, *,
            context: bool = True, multi_query: np.ndarray | None = None,
-           multi_nearest: Sequence[str] = ()) -> Candidates:
+           multi_nearest: Sequence[str] = (), e5_query: np.ndarray | None = None) -> Candidates:
     """The lists with what the proposed passages add, each passage read once: the multilingual
-    channel's cosines and the 4-gram BM25 of every proposed passage (the stem and dense lists' and the
-    multilingual search's ``multi_nearest``), then the best-sentence coverage of the ``SENTENCE_DEPTH``
-    best of the fusion without it (reading sentences is the costly part; lower ones cannot reach the
-    top hits)."""
+    channel's cosines (USE's, and e5's for the passages that have its vector) and the 4-gram BM25 of
+    every proposed passage (the stem and dense lists' and the multilingual search's ``multi_nearest``),
+    then the best-sentence coverage of the ``SENTENCE_DEPTH`` best of the fusion without it (reading
+    sentences is the costly part; lower ones cannot reach the top hits)."""
     proposed = list(dict.fromkeys([cid for cid, _ in words] + [cid for cid, _ in dense] + list(multi_nearest)))
-    passages, blobs = catalog.words_and_mvecs(proposed)  # only of ready documents
+    passages, blobs, e5_blobs = catalog.words_and_mvecs(proposed)  # only of ready documents
     grams, gram_idf = gram_bm25(catalog, question, passages)
     multi = multilingual_list(catalog, [cid for cid in proposed if cid in passages], multi_query,
                               blobs=blobs)
@@ -293,7 +338,23 @@ def gather(catalog: Catalog, question: str, terms: Sequence[str], dense: Ranked,
         return cands
     top = [cid for cid, _ in fuse(cands, SENTENCE_DEPTH, context=context) if cid in passages]
     sentences = {cid: best_sentence(passages[cid][0], term_idf, gram_idf) for cid in top}
-    return replace(cands, sentences=sentences)
+    e5, covered = e5_list([cid for cid in proposed if cid in e5_blobs], e5_query, e5_blobs)
+    return replace(cands, sentences=sentences, e5=e5, e5_covered=covered)
+
+
+def e5_list(ids: Sequence[str], query: np.ndarray | None, blobs: Mapping[str, bytes],
+            depth: int = DEPTH) -> tuple[Ranked, frozenset[str]]:
+    """(the proposed passages that have an e5 vector by their cosine with the question, best first, the
+    ``depth`` best; those passages): ([], {}) without a question vector or any such passage.
+
+    Only the passages the other retrievers propose are ranked, as for the USE list: a search of its own
+    over the whole collection found the same (SQuAD-es recall@4 0.937 either way, XQuAD-es 0.992 /
+    0.993, scratch harness) for ~11 ms more a question at 100k passages."""
+    if query is None or not ids:
+        return [], frozenset()
+    scores = unpack_many([blobs[cid] for cid in ids]) @ query
+    order = np.argsort(-scores, kind="stable")[:depth]
+    return [(ids[i], float(scores[i])) for i in order], frozenset(ids)
 
 
 _POOL: ThreadPoolExecutor | None = None
@@ -306,7 +367,7 @@ def _pool() -> ThreadPoolExecutor:
     global _POOL
     with _POOL_LOCK:
         if _POOL is None:
-            _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="rag-lexical")
+            _POOL = ThreadPoolExecutor(max_workers=3, thread_name_prefix="rag-lexical")
         return _POOL
 
 
@@ -375,16 +436,28 @@ class Retriever:
             dense = self.dense(question, depth, vector)[:depth]
             words = catalog.lexical(terms, depth)
             multi_query, nearest = self._multilingual(catalog, question, depth)
+            e5_query = self._e5_query(catalog, question)
         else:
-            # BM25 and the multilingual search run while the question is embedded: SQLite, numpy,
+            # BM25 and the multilingual searches run while the question is embedded: SQLite, numpy,
             # usearch and torch all release the GIL
             future = _pool().submit(catalog.lexical, terms, depth)
             multi = _pool().submit(self._multilingual, catalog, question, depth)
+            e5_future = _pool().submit(self._e5_query, catalog, question)
             dense = self.dense(question, depth)[:depth]
             words = future.result()
             multi_query, nearest = multi.result()
+            e5_query = e5_future.result()
         return gather(catalog, question, terms, dense, words, context=self.context, multi_query=multi_query,
-                      multi_nearest=nearest)
+                      multi_nearest=nearest, e5_query=e5_query)
+
+    def _e5_query(self, catalog: Catalog, question: str) -> np.ndarray | None:
+        """The question's e5 vector; None with that encoder off or where no passage has its vector (an
+        English collection: the question is then not encoded)."""
+        e5 = self.multilingual.e5 if self.multilingual is not None else None
+        if e5 is None or not catalog.has_evecs():
+            return None
+        vector: np.ndarray = e5.embed([question], query=True)[0]
+        return vector
 
     def _multilingual(self, catalog: Catalog, question: str, n: int) -> tuple[np.ndarray | None, list[str]]:
         """(the question's multilingual vector, the ``n`` passages nearest it over the whole collection);
@@ -400,7 +473,9 @@ class Retriever:
     def fusion_info(self) -> dict[str, Any]:
         return {"method": "confidence-weighted score fusion with document context", "depth": self.depth,
                 "context": self.context,
-                "multilingual": self.multilingual.name if self.multilingual is not None else None}
+                "multilingual": self.multilingual.name if self.multilingual is not None else None,
+                "e5": (self.multilingual.e5.name if self.multilingual is not None
+                       and self.multilingual.e5 is not None else None)}
 
     def confidence(self, cands: Candidates) -> float:
         """How sure retrieval is that the collection holds the answer: the largest IDF-weighted share

@@ -9,7 +9,8 @@ from functools import cached_property
 import numpy as np
 
 from rag.chunking import embedding_text
-from rag.embedders import Embedder, make_embedder
+from rag.e5 import make_e5
+from rag.embedders import Embedder, make_embedder, pick_precision
 from rag.errors import DocumentNotFoundError
 from rag.multilingual import MultilingualEncoder, make_multilingual
 from rag.privacy import lock_down
@@ -46,7 +47,9 @@ class Service:
 
     @cached_property
     def multilingual(self) -> MultilingualEncoder | None:
-        return make_multilingual(self.settings.multilingual, self.settings.embed_threads)
+        e5 = make_e5(self.settings.multilingual and self.settings.multilingual_e5,
+                     pick_precision(self.settings.embed_precision), self.settings.embed_threads)
+        return make_multilingual(self.settings.multilingual, self.settings.embed_threads, e5)
 
     @cached_property
     def index(self) -> Index:

@@ -61,6 +61,11 @@ class Settings(BaseSettings):
         default=True,
         description="Also score passages with the bundled multilingual encoder (rag.multilingual).",
     )
+    multilingual_e5: bool = Field(
+        default=True,
+        description="With the multilingual channel, also give passages not in English a "
+        "multilingual-e5-small vector (rag.e5): better Spanish retrieval, slower Spanish ingestion.",
+    )
     chroma_url: str = Field(default="", description="Empty: embedded Chroma. Set: a Chroma server URL.")
     ollama_host: str = Field(
         default="http://localhost:11434",

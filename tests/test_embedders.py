@@ -25,11 +25,11 @@ def test_auto_uses_bf16_only_where_it_was_measured_faster(avx512_bf16, amx, vend
 
 
 def test_explicit_precisions_are_kept_and_others_refused():
-    assert embedders._pick_precision("fp32") == "fp32"
-    assert embedders._pick_precision("bf16") == "bf16"
-    assert embedders._pick_precision("auto") in {"bf16", "fp32"}
+    assert embedders.pick_precision("fp32") == "fp32"
+    assert embedders.pick_precision("bf16") == "bf16"
+    assert embedders.pick_precision("auto") in {"bf16", "fp32"}
     with pytest.raises(SettingsError, match="RAG_EMBED_PRECISION"):
-        embedders._pick_precision("int4")
+        embedders.pick_precision("int4")
 
 
 def test_processes_started_together_choose_alike():
@@ -41,9 +41,39 @@ def test_processes_started_together_choose_alike():
              for _ in range(3)]
     chosen = {proc.communicate(timeout=300)[0].strip() for proc in procs}
     assert len(chosen) == 1 and chosen <= {"bf16", "fp32"}
-    assert chosen == {embedders._pick_precision("auto")}
+    assert chosen == {embedders.pick_precision("auto")}
 
 
 def test_the_loaded_model_has_a_decided_precision(embedder):
     embedder.embed(["una pregunta"])
     assert embedder.precision in {"bf16", "fp32"}
+
+
+def test_overlapping_thread_settings_restore_what_was_there_before_the_first():
+    """The bundled embedder and the e5 encoder set torch's (process-wide) threads for one question at
+    the same time; whatever order they end in, the value from before is what remains."""
+    import threading
+
+    import torch
+
+    from rag.embedders import torch_threads
+
+    before = torch.get_num_threads()
+    first_in, second_done = threading.Event(), threading.Event()
+
+    def other() -> None:
+        first_in.wait()
+        with torch_threads(1):
+            pass  # ends while the first block is still open
+        second_done.set()
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    with torch_threads(1):
+        first_in.set()
+        second_done.wait(5)
+        assert torch.get_num_threads() == 1
+    thread.join()
+    assert torch.get_num_threads() == before
+    with torch_threads(0):  # 0: left alone
+        assert torch.get_num_threads() == before

@@ -192,10 +192,7 @@ def test_fusion_never_loses_on_the_full_sets(settings, shared_data, capsys, data
 @pytest.mark.parametrize(("dataset", "floor"), [
     ("xquad/xquad.es.json", 0.98),
     ("xquad/xquad.en.json", 0.985),
-    pytest.param("squad_es/dev-v1.1-es_small.json", 0.93, marks=pytest.mark.xfail(
-        reason="floor not reached: 0.918 measured (0.911 before the multilingual channel; lexical alone "
-               "0.895; the tutorial setup measures 0.899 here, not the 0.918 the issue quotes); see "
-               "docs/benchmarks.md", strict=True)),
+    ("squad_es/dev-v1.1-es_small.json", 0.93),  # 0.936 measured with multilingual-e5-small (0.918 without)
 ])
 def test_floors(settings, shared_data, capsys, dataset, floor):
     assert _full(capsys, shared_data, dataset)["recall@4"] >= floor

@@ -229,10 +229,10 @@ def test_a_passage_without_stored_words_is_read_from_its_text(service):
     Indexer(service.index, service.embedder, "default").add([pending(REGLAMENTO)])
     cat = service.index.catalog("default")
     ids = cat.chunk_ids()
-    stored, _ = cat.words_and_mvecs(ids)
+    stored, _, _ = cat.words_and_mvecs(ids)
     with cat._conn:
         cat._conn.execute("UPDATE chunks SET words = NULL WHERE id = ?", (ids[0],))
-    words, _ = cat.words_and_mvecs(ids)
+    words, _, _ = cat.words_and_mvecs(ids)
     assert words == stored
     assert words[ids[0]][0] == passage_words(cat.chunks([ids[0]])[ids[0]].text)
 

@@ -44,12 +44,14 @@ def load_embedder(embed_model: str, precision: str, _settings: Settings) -> Embe
 @st.cache_resource(show_spinner=False)
 def load_service(settings_key: str, _settings: Settings) -> Service:
     """The service (index opened lazily, embedder shared) for one set of settings; its multilingual
-    encoder is loaded here too (~1 s of weights), with the page, not on the first question."""
+    encoders are loaded here too (~1 s of weights each), with the page, not on the first question."""
     lock_down(_settings.allow_downloads)
     embedder = load_embedder(_settings.embed_model, _settings.embed_precision, _settings)
     service = Service(_settings, embedder=embedder)
     if service.multilingual is not None:
         service.multilingual.embed(["warm up"], query=True)
+        if service.multilingual.e5 is not None:
+            service.multilingual.e5.embed(["warm up"], query=True)
     return service
 
 

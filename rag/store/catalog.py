@@ -1,7 +1,9 @@
 """The catalog of one collection, in one SQLite file: documents, their file paths, page texts,
 passages, the lexical (FTS5) index over the passages, the document frequency of every character
 4-gram (``gram_df``, for the n-gram channel of lexical search), each passage's vector of the
-multilingual channel (``chunks.mvec``, ``rag.multilingual``; NULL until it has one) and its folded
+multilingual channel (``chunks.mvec``, ``rag.multilingual``; NULL until it has one), its vector of
+that channel's second encoder (``chunks.evec``, ``rag.e5``; empty for an English passage, which does not
+get one; NULL until decided) and its folded
 words (``chunks.words``, ``rag.analysis.passage_words``: what the query-time steps read instead of
 folding and tokenizing the text again for every question).
 
@@ -42,8 +44,8 @@ from rag.types import Chunk, DocumentInfo
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = "4"  # 2: character n-gram statistics; 3: multilingual vectors; 4: passage words (older
-# ones are upgraded on open)
+SCHEMA_VERSION = "5"  # 2: character n-gram statistics; 3: multilingual vectors; 4: passage words; 5: e5
+# vectors (older ones are upgraded on open)
 LEX_WEIGHTS = (1.0, 1.0)  # BM25 weights of the passage text and of its context line (title, heading)
 
 _SCHEMA = """
@@ -82,7 +84,8 @@ CREATE TABLE IF NOT EXISTS chunks (
     text TEXT NOT NULL,
     context TEXT NOT NULL DEFAULT '',
     mvec BLOB,
-    words TEXT
+    words TEXT,
+    evec BLOB
 );
 CREATE INDEX IF NOT EXISTS chunks_sha ON chunks(sha);
 CREATE VIRTUAL TABLE IF NOT EXISTS lex USING fts5(body, context, tokenize = 'unicode61 remove_diacritics 0');
@@ -112,6 +115,7 @@ class NewDocument:
     size: int
     path: PathRecord | None
     mvecs: Sequence[bytes] = ()  # packed multilingual vector per chunk (rag.multilingual.pack); () = none
+    evecs: Sequence[bytes] = ()  # packed e5 vector per chunk, b"" for one that gets none; () = not decided
 
 
 def _now() -> str:
@@ -139,6 +143,7 @@ class Catalog:
         self._writes = 0  # this connection's write transactions (data_version does not count them)
         self._mvec_cache: _Vectors | None = None
         self._mvec_lock = threading.Lock()
+        self._evecs_present: tuple[tuple[int, int, int], bool] | None = None  # (version, any e5 vector)
         self._postings: tuple[tuple[int, int, int], Postings] | None = None  # (version, lexical postings)
         self._postings_lock = threading.Lock()
         self._postings_building = False
@@ -164,8 +169,11 @@ class Catalog:
                 conn.execute("ALTER TABLE chunks ADD COLUMN mvec BLOB")  # a version-2 catalog: NULLs
             if "words" not in columns:
                 conn.execute("ALTER TABLE chunks ADD COLUMN words TEXT")  # filled below
+            if "evec" not in columns:
+                conn.execute("ALTER TABLE chunks ADD COLUMN evec BLOB")  # NULLs: decided at the next ingest
             # finding the passages still without one costs nothing when there are none
             conn.execute("CREATE INDEX IF NOT EXISTS chunks_no_mvec ON chunks(rowid) WHERE mvec IS NULL")
+            conn.execute("CREATE INDEX IF NOT EXISTS chunks_no_evec ON chunks(rowid) WHERE evec IS NULL")
             if _meta(conn, "analysis") != analysis_fingerprint():
                 _reanalyze(conn)  # made by another version of the analysis (or before it was recorded)
             else:
@@ -237,12 +245,13 @@ class Catalog:
                 )
                 _count_grams(self._conn, (passage_grams(c.text, c.context) for c in doc.chunks), +1)
                 mvecs: Sequence[bytes | None] = doc.mvecs or [None] * len(doc.chunks)
-                for chunk, (body, context), mvec in zip(doc.chunks, doc.terms, mvecs, strict=True):
+                evecs: Sequence[bytes | None] = doc.evecs or [None] * len(doc.chunks)
+                for chunk, (body, context), mvec, evec in zip(doc.chunks, doc.terms, mvecs, evecs, strict=True):
                     cur = self._conn.execute(
-                        "INSERT INTO chunks(id, sha, position, page, page_end, text, context, mvec, words) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        "INSERT INTO chunks(id, sha, position, page, page_end, text, context, mvec, words, "
+                        "evec) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (chunk.id, doc.sha, chunk.position, chunk.page, chunk.page_end, chunk.text,
-                         chunk.context, mvec, passage_words(chunk.text)),
+                         chunk.context, mvec, passage_words(chunk.text), evec),
                     )
                     self._conn.execute(
                         "INSERT INTO lex(rowid, body, context) VALUES (?, ?, ?)",
@@ -381,21 +390,25 @@ class Catalog:
             ids)
         return {row[0]: Chunk(*row) for row in rows}
 
-    def words_and_mvecs(self, ids: Sequence[str]) -> tuple[dict[str, tuple[str, str]], dict[str, bytes]]:
+    def words_and_mvecs(self, ids: Sequence[str]) -> tuple[dict[str, tuple[str, str]], dict[str, bytes],
+                                                          dict[str, bytes]]:
         """In one read, for the passages ``ids`` of ready documents: (``passage_words`` of its text, its
         context line) of each - what the query-time steps that read passages need, already folded and
-        tokenized - and the packed multilingual vectors of those that have one. The text itself is read
-        only for a passage without stored words (one written meanwhile by an older version)."""
+        tokenized - and the packed multilingual and e5 vectors of those that have one. The text itself
+        is read only for a passage without stored words (one written meanwhile by an older version)."""
         words: dict[str, tuple[str, str]] = {}
         mvecs: dict[str, bytes] = {}
-        for cid, stored, text, context, mvec in self._by_ids(
-                "SELECT c.id, c.words, CASE WHEN c.words IS NULL THEN c.text END, c.context, c.mvec "
+        evecs: dict[str, bytes] = {}
+        for cid, stored, text, context, mvec, evec in self._by_ids(
+                "SELECT c.id, c.words, CASE WHEN c.words IS NULL THEN c.text END, c.context, c.mvec, c.evec "
                 "FROM chunks c JOIN documents d ON d.sha = c.sha AND d.state = 'ready' WHERE c.id IN ({marks})",
                 ids):
             words[cid] = (passage_words(text) if stored is None else stored, context)
             if mvec is not None:
                 mvecs[cid] = mvec
-        return words, mvecs
+            if evec:
+                evecs[cid] = evec
+        return words, mvecs, evecs
 
     def document_chunks(self, sha: str) -> list[Chunk]:
         rows = self._conn.execute(
@@ -461,11 +474,39 @@ class Catalog:
             " - (SELECT COUNT(*) FROM chunks INDEXED BY chunks_no_mvec WHERE mvec IS NULL AND rowid <= :r"
             "    AND sha IN (SELECT sha FROM documents WHERE state = 'ready'))", {"r": rowid}).fetchone()[0])
 
+    def has_evecs(self) -> bool:
+        """Whether any ready passage has an e5 vector (an English collection has none): read once per
+        version of the catalog (a scan of the passages, ~0.1 s at 100k, only after a write)."""
+        version = self._version()
+        cached = self._evecs_present
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        present = int(self._conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM chunks c JOIN documents d ON d.sha = c.sha AND d.state = 'ready' "
+            "WHERE length(c.evec) > 0)").fetchone()[0]) == 1
+        self._evecs_present = (version, present)
+        return present
+
     def without_mvec(self, limit: int) -> list[tuple[int, str, str]]:
         """Up to ``limit`` passages lacking a multilingual vector: (rowid, id, text)."""
         rows = self._conn.execute(
             "SELECT rowid, id, text FROM chunks WHERE mvec IS NULL ORDER BY rowid LIMIT ?", (limit,))
         return [(int(r), str(i), str(t)) for r, i, t in rows]
+
+    def without_evec(self, limit: int) -> list[tuple[int, str, str, str]]:
+        """Up to ``limit`` passages not yet decided for an e5 vector: (rowid, id, text, context)."""
+        rows = self._conn.execute(
+            "SELECT rowid, id, text, context FROM chunks INDEXED BY chunks_no_evec WHERE evec IS NULL "
+            "ORDER BY rowid LIMIT ?", (limit,))
+        return [(int(r), str(i), str(t), str(c)) for r, i, t, c in rows]
+
+    def set_evecs(self, rows: Sequence[tuple[int, str, bytes]]) -> None:
+        """Store (rowid, id, packed e5 vector or b"") for passages not yet decided, in one transaction."""
+        with self._write():
+            self._conn.executemany(
+                "UPDATE chunks SET evec = ? WHERE rowid = ? AND id = ?",
+                [(blob, rowid, cid) for rowid, cid, blob in rows],
+            )
 
     def set_mvecs(self, rows: Sequence[tuple[int, str, bytes]]) -> None:
         """Store (rowid, id, packed vector) for passages written without one, in one transaction
