@@ -3,10 +3,11 @@
     python benchmarks/query.py [--sizes 10000 100000] [--queries 300] [--data-dir D] [--json]
 
 What is measured: ``Retriever.retrieve(question, k=5)`` as ``rag search`` runs it - embedding the
-question with both encoders (the bundled model, and the multilingual channel's, beside the BM25 query),
-the Chroma (HNSW) query, the BM25 query (answered from the in-memory copy of the FTS5 postings, which is
+question with the three encoders (the bundled model, and the multilingual channel's two, beside the BM25
+query), the Chroma (HNSW) query, the BM25 query (answered from the in-memory copy of the FTS5 postings, which is
 made before the warm-up, as a running web app has it), the multilingual cosines and the 4-gram BM25 of the
-passages both lists propose, the fusion, reading the passages and joining neighbours - for real XQuAD
+passages both lists propose (and their e5 cosines, ``rag.e5``, where the collection has passages not in
+English), the fusion, reading the passages and joining neighbours - for real XQuAD
 questions (Spanish and English, alternating), after 20 warm-up questions.
 Each size is built in one process and measured in a fresh one, so its resident memory (RSS, which
 includes the embedding model) and the data directory's size on disk belong to that size alone. A
@@ -20,7 +21,8 @@ How the collection is scaled up (embedding 100k passages on two CPU cores would 
   - vectors: each real paragraph is embedded once with the bundled model; a passage's vector is the
     normalised mean of the vectors of the paragraphs its sentences came from, plus a little noise, so
     the vectors keep the real model's geometry (cluster structure, anisotropy); its multilingual
-    vector is made the same way from the paragraphs' multilingual vectors;
+    vector is made the same way from the paragraphs' multilingual vectors, and so is its e5 vector
+    (only for a passage ``rag.e5.needs_e5`` does not take for English, as ingestion does);
   - both are written with ``Index.write``: the normal write protocol, catalog, FTS5 terms and Chroma.
 """
 
@@ -76,7 +78,8 @@ def _paragraphs() -> tuple[list[str], list[str]]:
 def build(data_dir: Path, size: int) -> float:
     """Write ``size`` synthetic passages into collection 'bench' under ``data_dir``; seconds taken."""
     from rag.analysis import passage_terms
-    from rag.embedders import make_embedder
+    from rag.e5 import make_e5, needs_e5
+    from rag.embedders import make_embedder, pick_precision
     from rag.multilingual import MultilingualEncoder, pack
     from rag.settings import Settings
     from rag.store.catalog import NewDocument
@@ -100,6 +103,15 @@ def build(data_dir: Path, size: int) -> float:
     else:
         mvec = MultilingualEncoder().embed(paragraphs)
         np.save(mcache, mvec)
+    ecache = data_dir.parent / "paragraph-evectors.npy"
+    e5 = make_e5(settings.multilingual_e5, pick_precision(settings.embed_precision))
+    evec: np.ndarray | None = None
+    if e5 is not None:
+        if ecache.exists():
+            evec = np.load(ecache)
+        else:
+            evec = e5.embed(paragraphs)
+            np.save(ecache, evec)
     sentences = [(s, i) for i, p in enumerate(paragraphs) for s in _SENT.split(p) if len(s.split()) >= 4]
     rng = random.Random(size)
     noise = np.random.default_rng(size)
@@ -108,11 +120,13 @@ def build(data_dir: Path, size: int) -> float:
         for start in range(0, size, PER_DOC * 100):
             docs, vectors = [], []
             packed: list[list[bytes]] = []
+            e5_packed: list[list[bytes]] = []
             for d in range(start // PER_DOC, min(size, start + PER_DOC * 100) // PER_DOC):
                 sha = hashlib.sha256(f"bench:{size}:{d}".encode()).hexdigest()
                 title = rng.choice(titles)
                 chunks = []
                 packed.append([])
+                e5_packed.append([])
                 for pos in range(PER_DOC):
                     picked = rng.sample(sentences, rng.randint(3, 7))
                     text = " ".join(s for s, _ in picked)
@@ -120,11 +134,16 @@ def build(data_dir: Path, size: int) -> float:
                     vectors.append(v / np.linalg.norm(v))
                     m = mvec[[i for _, i in picked]].mean(axis=0) + noise.normal(0, 0.01, mvec.shape[1])
                     packed[-1].append(pack(m / np.linalg.norm(m)))
+                    if evec is not None and needs_e5(text):
+                        e = evec[[i for _, i in picked]].mean(axis=0) + noise.normal(0, 0.01, evec.shape[1])
+                        e5_packed[-1].append(pack(e / np.linalg.norm(e)))
+                    else:
+                        e5_packed[-1].append(b"")
                     chunks.append(Chunk(f"{sha}:{pos}", sha, f"doc{d}.pdf", pos // 4 + 1, pos // 4 + 1, pos,
                                         text, title))
                 docs.append(NewDocument(sha, f"doc{d}.pdf", title, [""] * (PER_DOC // 4 + 1), chunks,
                                         [passage_terms(c.text, c.context) for c in chunks], 1, None,
-                                        packed[-1]))
+                                        packed[-1], e5_packed[-1] if evec is not None else ()))
             index.write("bench", embedder.name, docs, np.asarray(vectors, dtype=np.float32))
     return time.perf_counter() - began
 
@@ -172,8 +191,8 @@ def measure(data_dir: Path, size: int, queries: int, multilingual: bool = True) 
         retriever.retrieve(q, 5)
     total: list[float] = []
     cpu: list[float] = []
-    parts: dict[str, list[float]] = {"embed": [], "multi-embed": [], "multi-search": [], "dense": [], "lexical": [],
-                                     "passages": [], "fuse+read": []}
+    parts: dict[str, list[float]] = {"embed": [], "multi-embed": [], "multi-search": [], "e5": [], "dense": [],
+                                     "lexical": [], "passages": [], "fuse+read": []}
     for q in questions[20:]:
         t0, c0 = time.perf_counter(), time.process_time()
         retriever.retrieve(q, 5)
@@ -186,18 +205,22 @@ def measure(data_dir: Path, size: int, queries: int, multilingual: bool = True) 
         multi_query = encoder.embed([q], query=True)[0] if encoder is not None else None
         ts = time.perf_counter()
         nearest = catalog.nearest_mvecs(multi_query, retriever.depth) if multi_query is not None else []
+        te = time.perf_counter()
+        e5_query = retriever._e5_query(catalog, q)  # None where no passage has an e5 vector
         t1 = time.perf_counter()
         dense = retriever.dense(q, retriever.depth, vector)
         t2 = time.perf_counter()
         lexical = retriever.lexical(q, retriever.depth)
         t3 = time.perf_counter()
         terms = analyze_query(q)
-        cands = gather(catalog, q, terms, dense, lexical, multi_query=multi_query, multi_nearest=nearest)
+        cands = gather(catalog, q, terms, dense, lexical, multi_query=multi_query, multi_nearest=nearest,
+                       e5_query=e5_query)
         t4 = time.perf_counter()
         ranked = fuse(cands, 18)
         catalog.chunks([cid for cid, _ in ranked])
         t5 = time.perf_counter()
-        for key, value in zip(parts, (tm - t0, ts - tm, t1 - ts, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
+        for key, value in zip(parts, (tm - t0, ts - tm, te - ts, t1 - te, t2 - t1, t3 - t2, t4 - t3, t5 - t4),
+                              strict=True):
             parts[key].append(value)
 
     def pct(values: list[float]) -> dict[str, float]:
@@ -208,6 +231,7 @@ def measure(data_dir: Path, size: int, queries: int, multilingual: bool = True) 
     return {
         "passages": size,
         "multilingual": encoder is not None,
+        "e5": encoder is not None and encoder.e5 is not None and catalog.has_evecs(),
         "queries": len(total),
         "latency_ms": pct(total),
         "cpu_ms": pct(cpu),
