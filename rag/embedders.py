@@ -92,13 +92,12 @@ class SentenceTransformerEmbedder:
         return self._load().tokenizer
 
     def embed(self, texts: Sequence[str], *, query: bool = False) -> np.ndarray:
-
         model = self._load()
         if not texts:
             return np.zeros((0, model.get_embedding_dimension()), dtype=np.float32)
         # One short question gains nothing from a second thread, and on a busy 2-core machine the two
         # threads stall each other: first-token p95 0.8-3 s with two, 24-61 ms with one
-        # (docs/benchmarks.md, "Answer latency"). set_num_threads is process-wide, so it is restored.
+        # (docs/benchmarks.md, "Answer latency"). The setting is process-wide: ``torch_threads`` restores it.
         with torch_threads(1 if query and len(texts) == 1 else self.threads):
             return self._encode(model, texts)
 

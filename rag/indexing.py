@@ -18,7 +18,7 @@ from rag.chunking import ChunkerConfig, chunk_document, embedding_text
 from rag.e5 import E5Encoder, e5_text, needs_e5
 from rag.embedders import Embedder
 from rag.multilingual import MultilingualEncoder, pack
-from rag.store.catalog import NewDocument, PathRecord
+from rag.store.catalog import Catalog, NewDocument, PathRecord
 from rag.store.index import Index
 from rag.types import Chunk, ParsedDocument
 
@@ -157,18 +157,26 @@ def e5_vectors(e5: E5Encoder, texts: list[str], bodies: list[str]) -> list[bytes
     return out
 
 
+def needs_backfill(catalog: Catalog, multilingual: MultilingualEncoder | None) -> bool:
+    """Whether ``backfill`` has work in this catalog: a passage without its multilingual vector, or, with
+    the e5 encoder on, one not yet decided for an e5 vector (both found from small partial indexes)."""
+    if multilingual is None:
+        return False
+    return bool(catalog.without_mvec(1)) or (multilingual.e5 is not None and bool(catalog.without_evec(1)))
+
+
 def backfill(index: Index, collection: str, multilingual: MultilingualEncoder | None, batch: int = 512) -> int:
     """Give every passage of ``collection`` written without a multilingual vector one (an index from
     before the channel, or written with it off), and decide its e5 vector when that encoder is on;
-    returns how many vectors (of either kind) were decided. Only the multilingual encoders run (the bundled embedder
-    is not loaded). Each batch is one transaction, so a killed run leaves only passages still without
+    returns how many vectors (of either kind) were decided. Only the multilingual encoders run (the
+    bundled embedder is not loaded). Each batch is one transaction, so a killed run leaves only passages still without
     one, which the next run fills."""
     if multilingual is None or not index.exists(collection):
         return 0
     catalog = index.catalog(collection)
-    e5 = multilingual.e5
-    if not catalog.without_mvec(1) and (e5 is None or not catalog.without_evec(1)):
+    if not needs_backfill(catalog, multilingual):
         return 0
+    e5 = multilingual.e5
     done = 0
     with index.writing():
         while rows := catalog.without_mvec(batch):

@@ -20,7 +20,8 @@ SQuAD-es questions (MiniLM: 0.49); in the fusion it lifts SQuAD-es recall@4 by a
 neither XQuAD set anything.
 
 Passages not in English also get a vector of the channel's second encoder, multilingual-e5-small
-(``rag.e5``, ``chunks.evec``), whose own list joins the fusion by rank (``rag.retrieval.with_e5``);
+(``rag.e5``, ``chunks.evec``), whose ranking of the proposed passages joins the fusion by rank
+(``rag.retrieval.with_e5``);
 ``RAG_MULTILINGUAL_E5=false`` leaves that one out.
 
 ``RAG_MULTILINGUAL=false`` switches both off (ingestion then stores no such vectors, and retrieval fuses

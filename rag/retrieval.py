@@ -48,7 +48,7 @@ nothing fitted to an evaluation set:
    passages are reordered among their places in the fused list by reciprocal-rank fusion of the two
    lists (k0 = 60, equal weights; ``with_e5``). That model alone finds the
    answer in the top 4 for 0.905 of SQuAD-es questions, nearly what the fusion above finds, and it misses
-   other questions than it does: joined, SQuAD-es recall@4 0.918 -> 0.937 (docs/benchmarks.md).
+   other questions than it does: joined, SQuAD-es recall@4 0.918 -> 0.936 (docs/benchmarks.md).
 
 A per-collection weight estimated from pseudo-questions (sentences of the collection's own passages with
 words cut out) was tried and dropped: such probes share their words with their passage, so every
@@ -311,8 +311,13 @@ def multilingual_list(catalog: Catalog, ids: Sequence[str], query: np.ndarray | 
         blobs = catalog.mvecs(ids)
     if any(cid not in blobs for cid in ids):
         return []
-    matrix = unpack_many([blobs[cid] for cid in ids])
-    scores = matrix @ query
+    return cosine_ranking(ids, query, blobs, depth)
+
+
+def cosine_ranking(ids: Sequence[str], query: np.ndarray, blobs: Mapping[str, bytes], depth: int) -> Ranked:
+    """``ids`` by the cosine of their packed vector in ``blobs`` with the unit vector ``query``, best
+    first (ties in the given order), the ``depth`` best."""
+    scores = unpack_many([blobs[cid] for cid in ids]) @ query
     order = np.argsort(-scores, kind="stable")[:depth]
     return [(ids[i], float(scores[i])) for i in order]
 
@@ -352,9 +357,7 @@ def e5_list(ids: Sequence[str], query: np.ndarray | None, blobs: Mapping[str, by
     0.993, scratch harness) for ~11 ms more a question at 100k passages."""
     if query is None or not ids:
         return [], frozenset()
-    scores = unpack_many([blobs[cid] for cid in ids]) @ query
-    order = np.argsort(-scores, kind="stable")[:depth]
-    return [(ids[i], float(scores[i])) for i in order], frozenset(ids)
+    return cosine_ranking(ids, query, blobs, depth), frozenset(ids)
 
 
 _POOL: ThreadPoolExecutor | None = None
