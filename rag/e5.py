@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from rag.analysis import guess_language, tokens
+from rag.bert import Encoder, Layer, embed_sequences
 from rag.embedders import torch_threads
 
 log = logging.getLogger(__name__)
@@ -160,67 +161,28 @@ class _Model:
             return torch.from_numpy(_dequantize(blocks, width))
 
         h, ff = self.hidden, self.ff
-        self.words = np.frombuffer(buf, _BLOCK, vocab * h // _QK, where["emb.word"][0]).reshape(
+        words = np.frombuffer(buf, _BLOCK, vocab * h // _QK, where["emb.word"][0]).reshape(
             vocab, h // _QK).copy()  # 4-bit, ~52 MB: a copy, so that the file's bytes can be freed
-        self.positions = floats("emb.pos").reshape(-1, h)
-        self.token_type = floats("emb.type").reshape(-1, h)[0]
-        self.embedding_norm = (floats("emb.ln.w"), floats("emb.ln.b"))
-        self.layers = []
-        for i in range(self.layers_n):
-            self.layers.append({
-                "qkv": (torch.cat([matrix(f"l{i}.{x}.w", h, h) for x in "qkv"]),
-                        torch.cat([floats(f"l{i}.{x}.b") for x in "qkv"])),
-                "out": (matrix(f"l{i}.ao.w", h, h), floats(f"l{i}.ao.b")),
-                "norm1": (floats(f"l{i}.aln.w"), floats(f"l{i}.aln.b")),
-                "up": (matrix(f"l{i}.fi.w", ff, h), floats(f"l{i}.fi.b")),
-                "down": (matrix(f"l{i}.fo.w", h, ff), floats(f"l{i}.fo.b")),
-                "norm2": (floats(f"l{i}.oln.w"), floats(f"l{i}.oln.b")),
-            })
-
-    def to_bf16(self) -> None:
-        """The matrices and biases of the linear layers kept in bf16: autocast would otherwise convert
-        the 21M float32 weights on every call, ~4 ms of a question's 10 (and half the memory)."""
-        import torch
-
-        for layer in self.layers:
-            for key in ("qkv", "out", "up", "down"):
-                weight, bias = layer[key]
-                layer[key] = (weight.to(torch.bfloat16), bias.to(torch.bfloat16))
+        self.encoder = Encoder(
+            hidden=h, heads=self.heads, eps=self.eps, pad=self.pad,
+            words=lambda ids: torch.from_numpy(_dequantize(words[ids], h)),
+            positions=floats("emb.pos").reshape(-1, h), token_type=floats("emb.type").reshape(-1, h)[0],
+            embedding_norm=(floats("emb.ln.w"), floats("emb.ln.b")),
+            layers=[Layer(
+                qkv=(torch.cat([matrix(f"l{i}.{x}.w", h, h) for x in "qkv"]),
+                     torch.cat([floats(f"l{i}.{x}.b") for x in "qkv"])),
+                out=(matrix(f"l{i}.ao.w", h, h), floats(f"l{i}.ao.b")),
+                norm1=(floats(f"l{i}.aln.w"), floats(f"l{i}.aln.b")),
+                up=(matrix(f"l{i}.fi.w", ff, h), floats(f"l{i}.fi.b")),
+                down=(matrix(f"l{i}.fo.w", h, ff), floats(f"l{i}.fo.b")),
+                norm2=(floats(f"l{i}.oln.w"), floats(f"l{i}.oln.b")),
+            ) for i in range(self.layers_n)])
 
     def ids(self, text: str) -> list[int]:
         """<s>, the text's pieces (at most the model's window), </s>; runs of spaces count as one."""
         text = " ".join(part for part in text.translate(self.normalise).split(" ") if part)
         pieces = self.tokenizer.encode(text)[: self.max_positions - 2]
         return [self.bos, *pieces, self.eos]
-
-    def forward(self, batch: Sequence[list[int]], bf16: bool) -> np.ndarray:
-        """Mean-pooled, unit-length vectors of token sequences."""
-        import torch
-        import torch.nn.functional as F  # noqa: N812 - torch's own convention
-
-        n, width = len(batch), max(map(len, batch))
-        ids = np.full((n, width), self.pad, dtype=np.int64)
-        mask = np.zeros((n, width), dtype=bool)
-        for i, seq in enumerate(batch):
-            ids[i, :len(seq)] = seq
-            mask[i, :len(seq)] = True
-        h, heads = self.hidden, self.heads
-        with torch.inference_mode():
-            x = torch.from_numpy(_dequantize(self.words[ids], h)) + self.positions[:width] + self.token_type
-            x = F.layer_norm(x, (h,), *self.embedding_norm, self.eps)
-            keep = torch.from_numpy(mask)
-            attend = keep[:, None, None, :]
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                for layer in self.layers:
-                    q, k, v = F.linear(x, *layer["qkv"]).view(n, width, 3, heads, h // heads).permute(2, 0, 3, 1, 4)
-                    attention = F.scaled_dot_product_attention(q, k, v, attn_mask=attend)
-                    attention = attention.transpose(1, 2).reshape(n, width, h)
-                    x = F.layer_norm(x + F.linear(attention, *layer["out"]), (h,), *layer["norm1"], self.eps)
-                    up = F.gelu(F.linear(x, *layer["up"]))
-                    x = F.layer_norm(x + F.linear(up, *layer["down"]), (h,), *layer["norm2"], self.eps)
-            weights = keep[..., None].float()
-            pooled = (x.float() * weights).sum(1) / weights.sum(1)
-            return np.asarray(F.normalize(pooled, dim=-1).numpy(), dtype=np.float32)
 
 
 def _release_freed_memory() -> None:
@@ -252,7 +214,7 @@ class E5Encoder:
             if self._model is None:
                 model = _Model(self.path)
                 if self.precision == "bf16":
-                    model.to_bf16()
+                    model.encoder.to_bf16()
                 _release_freed_memory()  # the file and the dequantising temporaries: ~300 MB
                 self._model = model
                 log.info("loaded the multilingual encoder %s (%s)", NAME, self.precision)
@@ -266,13 +228,8 @@ class E5Encoder:
         model = self._load()
         prefix = "query: " if query else "passage: "
         seqs = [model.ids(prefix + text) for text in texts]
-        order = sorted(range(len(seqs)), key=lambda i: -len(seqs[i]))
-        out = np.zeros((len(seqs), DIM), dtype=np.float32)
         with torch_threads(1 if len(seqs) == 1 else self.threads):
-            for start in range(0, len(order), BATCH):
-                part = order[start:start + BATCH]
-                out[part] = model.forward([seqs[i] for i in part], self.precision == "bf16")
-        return out
+            return embed_sequences(model.encoder, seqs, self.precision == "bf16", BATCH)
 
 
 def make_e5(enabled: bool, precision: str, threads: int = 0) -> E5Encoder | None:

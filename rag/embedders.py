@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from rag.bert import Encoder, embed_sequences, from_bert
 from rag.errors import SettingsError
 from rag.settings import BUNDLED_EMBEDDER, Settings
 
@@ -54,6 +55,7 @@ class SentenceTransformerEmbedder:
         self._model: Any = None
         self._lock = threading.Lock()
         self._max_tokens: int | None = None
+        self._questions: Encoder | None = None  # the lean forward for questions (``rag.bert``), if any
 
     def _load(self) -> Any:
         with self._lock:
@@ -77,7 +79,9 @@ class SentenceTransformerEmbedder:
                 # counting tokens of a long page is expected; the "longer than the maximum" warning is not
                 self._model.tokenizer.deprecation_warnings[
                     "sequence-length-is-longer-than-the-specified-maximum"] = True
-                log.info("loaded embedding model %s (window %d, %s)", path, self._max_tokens, self.precision)
+                self._questions = _question_encoder(self._model, self.precision)
+                log.info("loaded embedding model %s (window %d, %s%s)", path, self._max_tokens, self.precision,
+                         ", lean question path" if self._questions is not None else "")
         return self._model
 
     @property
@@ -99,6 +103,11 @@ class SentenceTransformerEmbedder:
         # threads stall each other: first-token p95 0.8-3 s with two, 24-61 ms with one
         # (docs/benchmarks.md, "Answer latency"). The setting is process-wide: ``torch_threads`` restores it.
         with torch_threads(1 if query and len(texts) == 1 else self.threads):
+            if query and self._questions is not None:
+                batch = model.preprocess(list(texts))
+                seqs = [ids[mask.bool()].tolist() for ids, mask in zip(batch["input_ids"], batch["attention_mask"],
+                                                                      strict=True)]
+                return embed_sequences(self._questions, seqs, self.precision == "bf16", self.batch_size)
             return self._encode(model, texts)
 
     def _encode(self, model: Any, texts: Sequence[str], precision: str | None = None) -> np.ndarray:
@@ -121,6 +130,21 @@ class SentenceTransformerEmbedder:
             return []
         ids = self.tokenizer(list(texts), add_special_tokens=False, truncation=False)["input_ids"]
         return [len(x) for x in ids]
+
+
+def _question_encoder(model: Any, precision: str) -> Encoder | None:
+    """``rag.bert``'s forward for a sentence-transformers model it computes alike - a BERT encoder on the
+    CPU, mean pooling, unit length, no prompt (the bundled all-MiniLM-L6-v2 is one) - with its linear
+    layers in bf16 where ``precision`` is; None for any other model, which questions then run through
+    sentence-transformers as passages do."""
+    modules = [type(m).__name__ for m in model]
+    if (modules != ["Transformer", "Pooling", "Normalize"] or getattr(model[1], "pooling_mode", None) != "mean"
+            or getattr(model, "default_prompt_name", None) or model.device.type != "cpu"):
+        return None
+    encoder = from_bert(model[0].auto_model)
+    if encoder is not None and precision == "bf16":
+        encoder.to_bf16()
+    return encoder
 
 
 _THREADS_LOCK = threading.Lock()

@@ -77,3 +77,47 @@ def test_overlapping_thread_settings_restore_what_was_there_before_the_first():
     assert torch.get_num_threads() == before
     with torch_threads(0):  # 0: left alone
         assert torch.get_num_threads() == before
+
+
+def test_questions_take_the_lean_forward_and_get_the_library_vectors(embedder):
+    """The bundled model's questions run through ``rag.bert`` (the library's Python between its matrix
+    products held the GIL and autocast re-cast its weights each call); the vectors must stay those of
+    sentence-transformers, as passages get them, for short and long texts, alone or batched."""
+    import numpy as np
+
+    embedder.embed(["warm"], query=True)
+    assert embedder._questions is not None  # the bundled model is one the lean forward computes
+    texts = ["¿Cuál es la nota mínima de aprobación?", "  How are type-unstable loops handled?  ",
+             "Reglamento " * 400, "a"]  # with spaces around, past the 256-token window, one letter
+    library = embedder._encode(embedder._load(), texts)
+    together = embedder.embed(texts, query=True)
+    alone = np.stack([embedder.embed([t], query=True)[0] for t in texts])
+    assert together.shape == alone.shape == library.shape
+    assert np.allclose(np.linalg.norm(together, axis=1), 1.0, atol=1e-4)
+    assert (together * library).sum(1).min() > 0.9999
+    assert (alone * library).sum(1).min() > 0.9999
+
+
+def test_models_the_lean_forward_does_not_compute_alike_keep_the_library_path():
+    from types import SimpleNamespace
+
+    from rag import bert
+
+    class Module:
+        def __init__(self, name: str, **attrs: object) -> None:
+            self.__class__ = type(name, (), {})
+            self.__dict__.update(attrs)
+
+    bert_model = SimpleNamespace(config=SimpleNamespace(position_embedding_type="absolute", hidden_act="gelu",
+                                                        hidden_size=384, num_attention_heads=12))
+
+    class Model(list):
+        device = SimpleNamespace(type="cpu")
+        default_prompt_name = None
+
+    cls_pooling = Model([Module("Transformer", auto_model=bert_model), Module("Pooling", pooling_mode="cls"),
+                         Module("Normalize")])
+    assert embedders._question_encoder(cls_pooling, "fp32") is None
+    no_normalize = Model([Module("Transformer", auto_model=bert_model), Module("Pooling", pooling_mode="mean")])
+    assert embedders._question_encoder(no_normalize, "fp32") is None
+    assert bert.from_bert(bert_model) is None  # not a transformers BertModel
