@@ -214,20 +214,76 @@ def test_nearest_is_the_exact_cosine_ranking_of_the_stored_vectors():
     assert nearest(matrix[:0], vectors[0], 10) == [] and nearest(matrix, vectors[0], 0) == []
 
 
-def test_a_large_matrix_is_scanned_on_two_threads_with_the_same_result(monkeypatch):
+KERNEL_ERROR = 0.0075  # what the int8 kernel's cosines may be off by (measured: up to 0.004)
+
+
+def _large_matrix(seed: int, extra: int = 501) -> np.ndarray:
     import rag.multilingual as multilingual
 
-    rng = np.random.default_rng(11)
-    matrix = rng.integers(-127, 128, size=(multilingual.SPLIT_ROWS + 500, DIM), dtype=np.int8)
-    queries = rng.standard_normal((5, DIM)).astype(np.float32)
-    split = [nearest(matrix, q, 50) for q in queries]
-    monkeypatch.setattr(multilingual, "SPLIT_ROWS", len(matrix) + 1)  # one thread
-    assert [nearest(matrix, q, 50) for q in queries] == split
-    rows = matrix.astype(np.float64) / np.linalg.norm(matrix.astype(np.float64), axis=1)[:, None]
-    for query, found in zip(queries, split, strict=True):
-        cosines = rows @ (query / np.linalg.norm(query))
-        assert min(cosines[found]) >= np.sort(cosines)[-50] - 3e-3  # the true 50 nearest, to int8 rounding
+    rng = np.random.default_rng(seed)
+    return rng.integers(-127, 128, size=(multilingual.SCREEN_ROWS + extra, DIM), dtype=np.int8)
 
+
+def _unit(rng: np.random.Generator, n: int) -> np.ndarray:
+    vectors = rng.standard_normal((n, DIM)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def test_the_int8_kernel_scores_every_row_within_the_error_nearest_allows():
+    import rag.multilingual as multilingual
+
+    matrix = _large_matrix(11)
+    queries = _unit(np.random.default_rng(3), 4)
+    matrix[:50] = np.clip(np.rint(queries[0] * 500), -127, 127).astype(np.int8)  # cosines near 1 too
+    inverse = multilingual.inverse_norms(matrix)
+    exact = matrix.astype(np.float64) / np.linalg.norm(matrix.astype(np.float64), axis=1)[:, None]
+    for query in queries:
+        screened = multilingual._screen(matrix, query, inverse)
+        assert screened is not None
+        assert np.abs(screened - exact @ query).max() <= KERNEL_ERROR <= multilingual.SCREEN_ERROR
+
+
+def test_a_screened_search_is_exact_whatever_error_within_the_bound(monkeypatch):
+    """The screen's cosines may be off by up to KERNEL_ERROR: nearest must still return the rows and
+    order of the float32 scan. Here the screen is made as wrong as that, on purpose."""
+    import rag.multilingual as multilingual
+
+    matrix = _large_matrix(13)
+    rng = np.random.default_rng(17)
+    queries = _unit(rng, 6)
+    # many rows within the error of each other around the 50th place
+    for i in range(400):
+        matrix[2000 + i] = np.clip(np.rint(queries[0] * 300 + rng.integers(-3, 4, DIM)), -127, 127)
+    inverse = multilingual.inverse_norms(matrix)
+
+    def wrong_screen(matrix: np.ndarray, query: np.ndarray, inverse: np.ndarray) -> np.ndarray:
+        error = rng.uniform(-KERNEL_ERROR, KERNEL_ERROR, len(matrix)).astype(np.float32)
+        return multilingual._exact(matrix, query, inverse) + error
+
+    monkeypatch.setattr(multilingual, "_screen", wrong_screen)
+    screened = [nearest(matrix, q, 50, inverse) for q in queries]
+    monkeypatch.setattr(multilingual, "SCREEN_ROWS", len(matrix) + 1)  # every row in float32
+    assert [nearest(matrix, q, 50, inverse) for q in queries] == screened
+    cosines = (matrix.astype(np.float64) / np.linalg.norm(matrix.astype(np.float64), axis=1)[:, None]) @ queries[0]
+    assert min(cosines[screened[0]]) >= np.sort(cosines)[-50] - 1e-6 and set(screened[0]) <= set(range(2000, 2400))
+
+
+def test_without_the_int8_kernel_every_row_is_scored_in_float32(monkeypatch):
+    import torch
+
+    import rag.multilingual as multilingual
+
+    matrix = _large_matrix(5, extra=10)
+    query = _unit(np.random.default_rng(5), 1)[0]
+    with_kernel = nearest(matrix, query, 20)
+
+    class NoKernel:
+        def __getattr__(self, name):
+            raise AttributeError(name)
+
+    monkeypatch.setattr(torch.ops, "aten", NoKernel())
+    assert multilingual._screen(matrix, query, multilingual.inverse_norms(matrix)) is None
+    assert nearest(matrix, query, 20) == with_kernel
 
 def test_the_search_sees_every_write_and_only_ready_passages(service, settings):
     Indexer(service.index, service.embedder, "default", multilingual=service.multilingual).add(

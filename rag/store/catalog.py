@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from rag.analysis import analysis_fingerprint, passage_grams, passage_terms, passage_words
-from rag.multilingual import int8_matrix, nearest
+from rag.multilingual import int8_matrix, inverse_norms, nearest
 from rag.store.postings import Postings
 from rag.types import Chunk, DocumentInfo
 
@@ -124,12 +124,14 @@ def _now() -> str:
 
 @dataclass(frozen=True)
 class _Vectors:
-    """The multilingual vectors of a catalog as of ``version``: ids and int8 rows up to rowid ``last``."""
+    """The multilingual vectors of a catalog as of ``version``: ids and int8 rows up to rowid ``last``,
+    and the rows' ``inverse_norms``."""
 
     version: tuple[int, int, int]
     ids: list[str]
     matrix: np.ndarray
     last: int
+    inverse: np.ndarray
 
 
 class Catalog:
@@ -429,37 +431,49 @@ class Catalog:
         unit vector ``query`` by cosine, over the whole collection (exact: every vector is compared).
 
         The vectors are read once into memory as the int8 values they are stored as (512 bytes a
-        passage: 51 MB at 100k) and read again after any write; the cosine of two int8 vectors is that
-        of the scaled ones, so no scale is needed to rank. An exact SIMD scan (``usearch``) takes ~2 ms
-        at 10k passages and 9-17 ms at 100k on one core, split over two from 20k on (docs/benchmarks.md).
+        passage: 51 MB at 100k) with their inverse lengths, and read again after any write; the cosine
+        of two int8 vectors is that of the scaled ones, so no scale is needed to rank. The exact search
+        (``rag.multilingual.nearest``) takes ~4 ms at 100k passages on one core (docs/benchmarks.md).
         """
-        ids, matrix = self._mvec_matrix()
-        return [ids[i] for i in nearest(matrix, query, n)] if ids else []
+        cache = self._mvecs()
+        return [cache.ids[i] for i in nearest(cache.matrix, query, n, cache.inverse)] if cache.ids else []
 
     def _mvec_matrix(self) -> tuple[list[str], np.ndarray]:
-        """(ids, int8 rows) of every ready passage with a multilingual vector, in rowid order; re-read
-        after a write. When the write only added passages (the usual case while an ingest runs beside
-        the web app), only those are read: a full read takes ~0.6 s at 100k passages."""
+        cache = self._mvecs()
+        return cache.ids, cache.matrix
+
+    def _mvecs(self) -> _Vectors:
+        """Every ready passage's id and multilingual vector (int8 rows, with their inverse lengths), in
+        rowid order; re-read after a write. When the write only added passages (the usual case while an
+        ingest runs beside the web app), only those are read: a full read takes ~0.6 s at 100k passages."""
         with self._mvec_lock:
             version = self._version()
             cache = self._mvec_cache
             if cache is not None and cache.version == version:
-                return cache.ids, cache.matrix
+                return cache
             ids: list[str] = []
             parts: list[np.ndarray] = []
+            inverses: list[np.ndarray] = []
             last = 0
             if cache is not None and self._ready_mvecs_upto(cache.last) == len(cache.ids):
-                ids, parts, last = list(cache.ids), [cache.matrix], cache.last  # nothing before changed
+                # nothing before changed
+                ids, parts, inverses, last = list(cache.ids), [cache.matrix], [cache.inverse], cache.last
             cursor = self._conn.execute(
                 "SELECT c.rowid, c.id, c.mvec FROM chunks c JOIN documents d ON d.sha = c.sha "
                 "AND d.state = 'ready' WHERE c.mvec IS NOT NULL AND c.rowid > ? ORDER BY c.rowid", (last,))
             while rows := cursor.fetchmany(4096):  # a few MB at a time, not every row at once
                 ids.extend(str(r[1]) for r in rows)
                 parts.append(int8_matrix([r[2] for r in rows]))
+                inverses.append(inverse_norms(parts[-1]))
                 last = int(rows[-1][0])
-            matrix = np.concatenate(parts) if len(parts) > 1 else parts[0] if parts else int8_matrix([])
-            self._mvec_cache = _Vectors(version, ids, matrix, last)
-            return ids, matrix
+            if not parts:
+                parts, inverses = [int8_matrix([])], [np.zeros(0, dtype=np.float32)]
+
+            def joined(arrays: list[np.ndarray]) -> np.ndarray:
+                return np.concatenate(arrays) if len(arrays) > 1 else arrays[0]
+
+            self._mvec_cache = _Vectors(version, ids, joined(parts), last, joined(inverses))
+            return self._mvec_cache
 
     def _ready_mvecs_upto(self, rowid: int) -> int:
         """Ready passages with a vector at or below ``rowid``: unchanged unless rows there changed.
