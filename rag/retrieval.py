@@ -60,7 +60,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -324,12 +324,15 @@ def cosine_ranking(ids: Sequence[str], query: np.ndarray, blobs: Mapping[str, by
 
 def gather(catalog: Catalog, question: str, terms: Sequence[str], dense: Ranked, words: Ranked, *,
            context: bool = True, multi_query: np.ndarray | None = None,
-           multi_nearest: Sequence[str] = (), e5_query: np.ndarray | None = None) -> Candidates:
+           multi_nearest: Sequence[str] = (),
+           e5_query: np.ndarray | Future[np.ndarray | None] | None = None) -> Candidates:
     """The lists with what the proposed passages add, each passage read once: the multilingual
     channel's cosines (USE's, and e5's for the passages that have its vector) and the 4-gram BM25 of
     every proposed passage (the stem and dense lists' and the multilingual search's ``multi_nearest``),
     then the best-sentence coverage of the ``SENTENCE_DEPTH`` best of the fusion without it (reading
-    sentences is the costly part; lower ones cannot reach the top hits)."""
+    sentences is the costly part; lower ones cannot reach the top hits). ``e5_query`` may be the future
+    of the question's e5 vector: it is awaited only for the e5 list, last, so that the encoder (the
+    slowest of the question's three) runs while the rest of this is computed."""
     proposed = list(dict.fromkeys([cid for cid, _ in words] + [cid for cid, _ in dense] + list(multi_nearest)))
     passages, blobs, e5_blobs = catalog.words_and_mvecs(proposed)  # only of ready documents
     grams, gram_idf = gram_bm25(catalog, question, passages)
@@ -343,6 +346,8 @@ def gather(catalog: Catalog, question: str, terms: Sequence[str], dense: Ranked,
         return cands
     top = [cid for cid, _ in fuse(cands, SENTENCE_DEPTH, context=context) if cid in passages]
     sentences = {cid: best_sentence(passages[cid][0], term_idf, gram_idf) for cid in top}
+    if isinstance(e5_query, Future):
+        e5_query = e5_query.result()
     e5, covered = e5_list([cid for cid in proposed if cid in e5_blobs], e5_query, e5_blobs)
     return replace(cands, sentences=sentences, e5=e5, e5_covered=covered)
 
@@ -435,21 +440,21 @@ class Retriever:
             return Candidates([], [])
         depth = max(self.depth, n)
         terms = analyze_query(question)
+        e5_query: np.ndarray | Future[np.ndarray | None] | None
         if vector is not None:
             dense = self.dense(question, depth, vector)[:depth]
             words = catalog.lexical(terms, depth)
             multi_query, nearest = self._multilingual(catalog, question, depth)
             e5_query = self._e5_query(catalog, question)
         else:
-            # BM25 and the multilingual searches run while the question is embedded: SQLite, numpy,
-            # usearch and torch all release the GIL
+            # BM25, the multilingual searches and the e5 encoder run while the question is embedded
+            # (SQLite, numpy and torch release the GIL); e5 is awaited last, in ``gather``
+            e5_query = _pool().submit(self._e5_query, catalog, question)
             future = _pool().submit(catalog.lexical, terms, depth)
             multi = _pool().submit(self._multilingual, catalog, question, depth)
-            e5_future = _pool().submit(self._e5_query, catalog, question)
             dense = self.dense(question, depth)[:depth]
             words = future.result()
             multi_query, nearest = multi.result()
-            e5_query = e5_future.result()
         return gather(catalog, question, terms, dense, words, context=self.context, multi_query=multi_query,
                       multi_nearest=nearest, e5_query=e5_query)
 
