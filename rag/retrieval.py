@@ -137,6 +137,16 @@ def gram_bm25(catalog: Catalog, question: str, passages: Mapping[str, tuple[str,
     return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0])), idf
 
 
+def gram_coverage(passage: tuple[str, str], gram_idf: Mapping[str, float]) -> float:
+    """The IDF-weighted share of the question's 4-grams (``gram_idf``) that a passage - (words, context)
+    as ``Catalog.words_and_mvecs`` gives it - holds (0..1)."""
+    total = sum(gram_idf.values())
+    if total <= 0:
+        return 0.0
+    counts, _ = word_gram_counts(*passage, list(gram_idf))
+    return sum(w for g, w in gram_idf.items() if counts[g]) / total
+
+
 def best_sentence(words: str, term_idf: Mapping[str, float], gram_idf: Mapping[str, float]) -> float:
     """The largest share of the question one sentence of a passage holds (0..1): the IDF-weighted share
     of its stems and of its 4-grams, averaged (a channel missing from the question counts as 0).
@@ -339,8 +349,12 @@ def gather(catalog: Catalog, question: str, terms: Sequence[str], dense: Ranked,
     multi = multilingual_list(catalog, [cid for cid in proposed if cid in passages], multi_query,
                               blobs=blobs)
     term_idf = catalog.term_idf(terms)
-    top_lexical = (words or grams)[:1]
-    coverage = catalog.coverage(terms, [top_lexical[0][0]], term_idf) if top_lexical else 0.0
+    if words:
+        coverage = catalog.coverage(terms, [words[0][0]], term_idf)
+    elif grams:  # no stem of the question is in the collection: its 4-grams are all the lexical side has
+        coverage = gram_coverage(passages[grams[0][0]], gram_idf)
+    else:
+        coverage = 0.0
     cands = Candidates(dense, words, tuple(terms), grams, multi=multi, coverage=coverage)
     if not passages:
         return cands

@@ -262,3 +262,36 @@ def test_character_grams_find_spelling_variants_the_stems_miss(service):
         (best, _), *_ = cands.grams
         assert expected in service.index.catalog("default").chunks([best])[best].text
         assert expected in service.search(question, k=1)[0].text
+
+
+def test_a_question_no_stem_of_which_is_in_the_collection_is_led_by_its_4grams(service):
+    """A Spanish question over English documents with no stem in common: the English model's list is
+    noise (a page of bare note numbers came first), and the 4-gram list, which matches the cognate
+    ("inestables" / "unstable"), must not be discounted by a stem coverage that is 0 by construction:
+    its confidence is weighed by the share of the question's 4-grams its best passage holds."""
+    paper = make_doc("tracing.pdf", [
+        "Trace trees record hot loops in the interpreter and compile them to machine code.",
+        "We handle type-unstable loops by allowing traces to compile that cannot loop back to "
+        "themselves due to a type mismatch. Such traces are linked to other traces that accept the "
+        "new types of the variables.",
+        "The garbage collector runs between traces; the recorder aborts when it is invoked.",
+    ], title="Trace-based compilation for dynamic languages")
+    notes = make_doc("book.pdf", [
+        "322 NOTES 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30",
+        "The story of the village continues in the next chapter, where the climber meets the elders.",
+    ])
+    Indexer(service.index, service.embedder, "default").add([pending(paper), pending(notes)])
+    question = "¿Cómo se manejan los bucles con tipos inestables?"
+    assert service.search(question, k=1, method="lexical") == []  # no stem in common
+    hits = service.search(question, k=2)
+    assert hits[0].source == "tracing.pdf"
+    assert "type-unstable" in " ".join(h.text for h in hits if h.source == "tracing.pdf")
+
+
+def test_gram_coverage_is_the_idf_weighted_share_of_the_question_grams_a_passage_holds():
+    from rag.retrieval import gram_coverage
+
+    idf = {"stab": 3.0, "tabl": 1.0, "#buc": 4.0}
+    assert gram_coverage((passage_words("We handle type-unstable loops."), ""), idf) == pytest.approx(0.5)
+    assert gram_coverage((passage_words("Nothing here."), ""), idf) == 0.0
+    assert gram_coverage((passage_words("bucles"), ""), {}) == 0.0
