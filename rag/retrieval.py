@@ -178,8 +178,8 @@ class Candidates:
     # fusion's SENTENCE_DEPTH best (see ``gather``)
     multi: Ranked = field(default_factory=list)  # (chunk id, multilingual cosine) of the proposed
     # passages, best first, at most DEPTH; empty when the channel is off or a proposed passage lacks one
-    coverage: float = 1.0  # the IDF-weighted share of the question's terms the lexical list's best
-    # passage holds (1.0: not measured, as in a constructed case)
+    coverage: float = 1.0  # the IDF-weighted share of the question's terms (its 4-grams where the stem
+    # list is empty) the lexical list's best passage holds (1.0: not measured, as in a constructed case)
     e5: Ranked = field(default_factory=list)  # the proposed passages that have an e5 vector (rag.e5) by
     # their cosine with the question, best first; empty when it is off or none has one
     e5_covered: frozenset[str] = frozenset()  # the proposed passages that have an e5 vector: the ones
@@ -208,7 +208,9 @@ def confidence_gaps(cands: Candidates) -> tuple[float, float]:
     the question's IDF weight (XQuAD, Spanish questions over the English paragraphs: 0.20 on average,
     against 0.73 for Spanish over Spanish). A top holding at least half (``COVERED``) is taken at its
     word; below that the gap shrinks in proportion (docs/benchmarks.md, "Questions in the other
-    language": recall@4 there 0.906 -> 0.944, and the same-language sets unchanged).
+    language": recall@4 there 0.906 -> 0.944, and the same-language sets unchanged). Where no stem of
+    the question is in the collection, the 4-gram list stands alone and ``coverage`` is its best
+    passage's share of the question's 4-grams (``gram_coverage``, set by ``gather``).
     """
     top_l = [s for _, s in (cands.lexical or cands.grams)[:10]]
     gl = (top_l[0] - sum(top_l) / 10) / top_l[0] if top_l and top_l[0] > 0 else 0.0
