@@ -104,7 +104,8 @@ class SentenceTransformerEmbedder:
         # (docs/benchmarks.md, "Answer latency"). The setting is process-wide: ``torch_threads`` restores it.
         with torch_threads(1 if query and len(texts) == 1 else self.threads):
             if query and self._questions is not None:
-                batch = model.preprocess(list(texts))
+                tokenize = getattr(model, "preprocess", None) or model.tokenize  # renamed in sentence-transformers 6
+                batch = tokenize(list(texts))
                 seqs = [ids[mask.bool()].tolist() for ids, mask in zip(batch["input_ids"], batch["attention_mask"],
                                                                       strict=True)]
                 return embed_sequences(self._questions, seqs, self.precision == "bf16", self.batch_size)
