@@ -12,9 +12,9 @@ It is cheap because it has no attention (a deep averaging network over word and 
 ~6 ms a passage on 2 cores at ingestion, ~4 ms a question. Every passage's vector is kept in the catalog
 (``chunks.mvec``, 512 int8 values with one scale, 516 bytes) and written in the same transaction as the
 passage. At query time the channel proposes the passages nearest the question over the whole collection
-(``nearest``: an exact int8 scan, the vectors held in memory per collection and re-read after a write),
-those and the ones the two other retrievers propose are ranked by their cosine with the question, and the
-fusion weighs that list like the others (``rag.retrieval``). Measured
+(``nearest``: exact, an int8 screen then float32 scores; the vectors held in memory per collection and
+re-read after a write), those and the ones the two other retrievers propose are ranked by their cosine
+with the question, and the fusion weighs that list like the others (``rag.retrieval``). Measured
 (docs/benchmarks.md, "The multilingual channel"): alone it finds the answer in the top 4 for 0.745 of
 SQuAD-es questions (MiniLM: 0.49); in the fusion it lifts SQuAD-es recall@4 by about a point and costs
 neither XQuAD set anything.
