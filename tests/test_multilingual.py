@@ -302,14 +302,15 @@ def test_the_search_sees_every_write_and_only_ready_passages(service, settings):
 
 
 def _same_as_a_fresh_read(cat):
-    ids, matrix = cat._mvec_matrix()
+    cached = cat._mvecs()
     fresh = Catalog.open(cat.file)
     try:
-        fresh_ids, fresh_matrix = fresh._mvec_matrix()
+        read = fresh._mvecs()
     finally:
         fresh.close()
-    assert ids == fresh_ids and np.array_equal(matrix, fresh_matrix)
-    return ids
+    assert cached.ids == read.ids and np.array_equal(cached.matrix, read.matrix)
+    assert np.array_equal(cached.inverse, read.inverse)
+    return cached.ids
 
 
 def test_the_vectors_in_memory_follow_additions_removals_and_backfills(service):

@@ -438,10 +438,6 @@ class Catalog:
         cache = self._mvecs()
         return [cache.ids[i] for i in nearest(cache.matrix, query, n, cache.inverse)] if cache.ids else []
 
-    def _mvec_matrix(self) -> tuple[list[str], np.ndarray]:
-        cache = self._mvecs()
-        return cache.ids, cache.matrix
-
     def _mvecs(self) -> _Vectors:
         """Every ready passage's id and multilingual vector (int8 rows, with their inverse lengths), in
         rowid order; re-read after a write. When the write only added passages (the usual case while an
@@ -515,19 +511,19 @@ class Catalog:
         return [(int(r), str(i), str(t), str(c)) for r, i, t, c in rows]
 
     def set_evecs(self, rows: Sequence[tuple[int, str, bytes]]) -> None:
-        """Store (rowid, id, packed e5 vector or b"") for passages not yet decided, in one transaction."""
-        with self._write():
-            self._conn.executemany(
-                "UPDATE chunks SET evec = ? WHERE rowid = ? AND id = ?",
-                [(blob, rowid, cid) for rowid, cid, blob in rows],
-            )
+        """Store (rowid, id, packed e5 vector or b"") for passages not yet decided, as ``set_mvecs``."""
+        self._set_vectors("evec", rows)
 
     def set_mvecs(self, rows: Sequence[tuple[int, str, bytes]]) -> None:
         """Store (rowid, id, packed vector) for passages written without one, in one transaction
         (a passage removed meanwhile is left alone: rowid and id must both still match)."""
+        self._set_vectors("mvec", rows)
+
+    def _set_vectors(self, column: str, rows: Sequence[tuple[int, str, bytes]]) -> None:
+        assert column in {"mvec", "evec"}
         with self._write():
             self._conn.executemany(
-                "UPDATE chunks SET mvec = ? WHERE rowid = ? AND id = ?",
+                f"UPDATE chunks SET {column} = ? WHERE rowid = ? AND id = ?",
                 [(blob, rowid, cid) for rowid, cid, blob in rows],
             )
 
