@@ -39,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -90,60 +91,50 @@ def build(data_dir: Path, size: int) -> float:
     settings = Settings(data_dir=data_dir)
     embedder = make_embedder(settings)
     paragraphs, titles = _paragraphs()
-    cache = data_dir.parent / "paragraph-vectors.npy"
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    if cache.exists():
-        pvec = np.load(cache)
-    else:
-        pvec = embedder.embed(paragraphs)
-        np.save(cache, pvec)
-    mcache = data_dir.parent / "paragraph-mvectors.npy"
-    if mcache.exists():
-        mvec = np.load(mcache)
-    else:
-        mvec = MultilingualEncoder().embed(paragraphs)
-        np.save(mcache, mvec)
-    ecache = data_dir.parent / "paragraph-evectors.npy"
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+
+    def cached(name: str, encode: Callable[[list[str]], np.ndarray]) -> np.ndarray:
+        """The paragraphs' vectors of one encoder, computed once for every size built beside this one."""
+        path = data_dir.parent / name
+        if path.exists():
+            return np.load(path)
+        vectors = encode(paragraphs)
+        np.save(path, vectors)
+        return vectors
+
+    pvec = cached("paragraph-vectors.npy", embedder.embed)
+    mvec = cached("paragraph-mvectors.npy", MultilingualEncoder().embed)
     e5 = make_e5(settings.multilingual_e5, pick_precision(settings.embed_precision))
-    evec: np.ndarray | None = None
-    if e5 is not None:
-        if ecache.exists():
-            evec = np.load(ecache)
-        else:
-            evec = e5.embed(paragraphs)
-            np.save(ecache, evec)
+    evec = cached("paragraph-evectors.npy", e5.embed) if e5 is not None else None
     sentences = [(s, i) for i, p in enumerate(paragraphs) for s in _SENT.split(p) if len(s.split()) >= 4]
     rng = random.Random(size)
     noise = np.random.default_rng(size)
+
+    def blend(matrix: np.ndarray, rows: list[int]) -> np.ndarray:
+        """The unit mean of some paragraphs' vectors, plus a little noise."""
+        v = matrix[rows].mean(axis=0) + noise.normal(0, 0.01, matrix.shape[1])
+        return np.asarray(v / np.linalg.norm(v))
+
     index = Index.open(settings)
     with index.writing():
         for start in range(0, size, PER_DOC * 100):
             docs, vectors = [], []
-            packed: list[list[bytes]] = []
-            e5_packed: list[list[bytes]] = []
             for d in range(start // PER_DOC, min(size, start + PER_DOC * 100) // PER_DOC):
                 sha = hashlib.sha256(f"bench:{size}:{d}".encode()).hexdigest()
                 title = rng.choice(titles)
-                chunks = []
-                packed.append([])
-                e5_packed.append([])
+                chunks, mvecs, evecs = [], [], []
                 for pos in range(PER_DOC):
                     picked = rng.sample(sentences, rng.randint(3, 7))
                     text = " ".join(s for s, _ in picked)
-                    v = pvec[[i for _, i in picked]].mean(axis=0) + noise.normal(0, 0.01, pvec.shape[1])
-                    vectors.append(v / np.linalg.norm(v))
-                    m = mvec[[i for _, i in picked]].mean(axis=0) + noise.normal(0, 0.01, mvec.shape[1])
-                    packed[-1].append(pack(m / np.linalg.norm(m)))
-                    if evec is not None and needs_e5(text):
-                        e = evec[[i for _, i in picked]].mean(axis=0) + noise.normal(0, 0.01, evec.shape[1])
-                        e5_packed[-1].append(pack(e / np.linalg.norm(e)))
-                    else:
-                        e5_packed[-1].append(b"")
+                    rows = [i for _, i in picked]
+                    vectors.append(blend(pvec, rows))
+                    mvecs.append(pack(blend(mvec, rows)))
+                    evecs.append(pack(blend(evec, rows)) if evec is not None and needs_e5(text) else b"")
                     chunks.append(Chunk(f"{sha}:{pos}", sha, f"doc{d}.pdf", pos // 4 + 1, pos // 4 + 1, pos,
                                         text, title))
                 docs.append(NewDocument(sha, f"doc{d}.pdf", title, [""] * (PER_DOC // 4 + 1), chunks,
                                         [passage_terms(c.text, c.context) for c in chunks], 1, None,
-                                        packed[-1], e5_packed[-1] if evec is not None else ()))
+                                        mvecs, evecs if evec is not None else ()))
             index.write("bench", embedder.name, docs, np.asarray(vectors, dtype=np.float32))
     return time.perf_counter() - began
 
