@@ -85,10 +85,10 @@ SENTENCE = 0.2  # weight of a passage's best-sentence coverage of the question (
 SENTENCE_DEPTH = 20  # passages of the fusion whose sentences are read (deeper changed nothing measured)
 COVERED = 0.5  # share of the question a lexical top must hold for its confidence to count in full
 MERGE = 2  # consecutive passages of one document returned as one hit, at most this many
-RRF_K = 60.0  # reciprocal-rank fusion's constant (Cormack et al. 2009), for the e5 list
+RRF_K = 60.0  # reciprocal-rank fusion's constant (Cormack et al. 2009): the naive baseline's and the e5 list's
 
 
-def rrf(rankings: Sequence[Ranked], weights: Sequence[float], k0: float = 60.0) -> Ranked:
+def rrf(rankings: Sequence[Ranked], weights: Sequence[float], k0: float = RRF_K) -> Ranked:
     """Weighted reciprocal-rank fusion (the naive baseline; the hybrid uses ``fuse``).
 
     Example: rrf([[("a", .9), ("b", .8)], [("b", 3.1)]], [1, 1]) -> b first (in both lists), then a.
