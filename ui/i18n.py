@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from typing import Literal
 
+from ui.i18n_models import MODEL_STRINGS
+
 Lang = Literal["es", "en"]
 LANGUAGES: dict[Lang, str] = {"es": "Español", "en": "English"}
 LANGUAGE_LABEL = "Idioma · Language"  # in both: whoever cannot read one finds the switch by the other
@@ -267,6 +269,8 @@ STRINGS: dict[Lang, dict[str, str]] = {
         "reason.duplicate": "the same name appears twice in this upload",
     },
 }
+for _lang, _strings in MODEL_STRINGS.items():  # model facts, compare, votes, leaderboard (ui/i18n_models.py)
+    STRINGS[_lang].update(_strings)  # type: ignore[index]
 
 _OVER = re.compile(r"over ([\d.]+ s)")
 # Ingestion reasons (rag/ingest speak English, one line each) -> the key that explains them to staff.

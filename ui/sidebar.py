@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import streamlit as st
 
 from rag.errors import SettingsError
 from rag.generation import OllamaStatus
 from rag.service import Service
 from ui.i18n import LANGUAGE_LABEL, LANGUAGES, Translator
+from ui.model_facts import option_label, picker_facts, render_model_facts, render_recommendations
 
 
 def _create_collection(service: Service, tr: Translator) -> None:
@@ -41,7 +44,8 @@ def collection_picker(service: Service, tr: Translator) -> str:
     return collection
 
 
-def model_picker(status: OllamaStatus, configured: str, tr: Translator) -> str:
+def model_picker(status: OllamaStatus, configured: str, tr: Translator,
+                 label: Callable[[str], str] = str) -> str:
     """The model to answer with; a status line says whether Ollama answers."""
     if not status.reachable:
         st.markdown(tr("sidebar.ollama_down"), help=status.error)
@@ -55,7 +59,7 @@ def model_picker(status: OllamaStatus, configured: str, tr: Translator) -> str:
         pulled = next((m for m in models if m in (configured, f"{configured}:latest")), None)
         st.session_state["model"] = pulled or models[0]
     model: str = st.selectbox(tr("sidebar.model"), models, key="model", help=tr("sidebar.model_help"),
-                              icon=":material/smart_toy:")
+                              icon=":material/smart_toy:", format_func=label)
     if not status.has(configured):
         st.caption(tr("sidebar.model_missing", model=configured))
     return model
@@ -71,7 +75,11 @@ def render_sidebar(service: Service, status: OllamaStatus, tr: Translator) -> tu
     with st.sidebar:
         collection = collection_picker(service, tr)
         st.divider()
-        model = model_picker(status, service.settings.model, tr)
+        facts = picker_facts(service.settings, status)
+        model = model_picker(status, service.settings.model, tr, label=option_label(facts, tr))
+        if status.reachable:
+            render_model_facts(facts, model, tr)
+        render_recommendations(tr)
         st.divider()
         language_picker()
         st.caption(tr("sidebar.private"))
