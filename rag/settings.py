@@ -73,6 +73,11 @@ class Settings(BaseSettings):
         description="Ollama's own variable.",
     )
     model: str = Field(default=DEFAULT_MODEL, description="The Ollama model that writes answers.")
+    ollama_parallel: int = Field(
+        default=1, ge=1, le=64,
+        description="Answers Ollama generates at once (its OLLAMA_NUM_PARALLEL, with both models loaded); "
+        "2 or more: compare mode runs the two models concurrently, 1: one after the other.",
+    )
     top_k: int = Field(default=5, ge=1, le=100, description="Passages retrieved per question.")
     request_timeout: float = Field(default=120.0, gt=0, description="Seconds to wait for Ollama or a Chroma server.")
     parse_timeout: float = Field(default=60.0, gt=0, description="Seconds allowed to parse one file.")

@@ -39,6 +39,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--model", help="Ollama model for the answer (default: RAG_MODEL)")
     parser.add_argument("-k", type=positive, default=None, help="passages to retrieve (default: RAG_TOP_K)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of streaming")
+    parser.add_argument("--compare", metavar="MODEL_A,MODEL_B",
+                        help="two models answer from the same passages, side by side (see `rag votes`)")
     parser.set_defaults(handler=handle)
 
 
@@ -46,6 +48,15 @@ def handle(args: argparse.Namespace) -> int:
     """Build settings and the answerer, then answer."""
     settings = load_settings(args, **({"model": args.model} if args.model else {}))
     collection = settings.collection
+    if args.compare:
+        from rag.cli import compare
+        from rag.compare import parse_pair
+
+        comparer = compare.build_comparer(settings, collection, parse_pair(args.compare))
+        try:
+            return compare.run(comparer, args.question, k=args.k, as_json=args.json)
+        finally:
+            comparer.close()
     answerer = build_answerer(settings, collection)
     try:
         return run(answerer, args.question, k=args.k, as_json=args.json)
