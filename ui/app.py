@@ -51,6 +51,9 @@ def main() -> None:
         st.Page(VIEWS / "upload.py", title=tr("nav.upload"), icon=":material/upload_file:", url_path="upload"),
         st.Page(VIEWS / "documents.py", title=tr("nav.documents"), icon=":material/folder_open:",
                 url_path="documents"),
+        st.Page(VIEWS / "compare.py", title=tr("nav.compare"), icon=":material/compare_arrows:", url_path="compare"),
+        st.Page(VIEWS / "leaderboard.py", title=tr("nav.leaderboard"), icon=":material/leaderboard:",
+                url_path="leaderboard"),
     ]
     st.navigation(pages).run()
 
