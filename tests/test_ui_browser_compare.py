@@ -38,7 +38,7 @@ def test_compare_two_models_vote_and_see_the_leaderboard(ingested, model_zoo: Ol
     browser.save_screenshot(str(tmp_path / "leaderboard.png"))
 
 
-def compare_vote_and_check(browser: Any, app_url: str, settings: Any) -> None:
+def compare_vote_and_check(driver: Any, url: str, settings: Any) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support import expected_conditions as ec
@@ -46,8 +46,8 @@ def compare_vote_and_check(browser: Any, app_url: str, settings: Any) -> None:
 
     from rag.votes import VoteStore
 
-    wait = WebDriverWait(browser, 180)
-    browser.get(f"{app_url}/compare")
+    wait = WebDriverWait(driver, 180)
+    driver.get(f"{url}/compare")
     box = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "[data-testid='stChatInputTextArea']")))
     wait.until(ec.presence_of_element_located((By.XPATH, "//*[contains(., 'Modelo B')]")))
     box.send_keys(CASE["question"])
@@ -55,20 +55,20 @@ def compare_vote_and_check(browser: Any, app_url: str, settings: Any) -> None:
     # both finished answers, each with its source card, then the vote form
     wait.until(lambda b: b.find_element(By.TAG_NAME, "body").text.count("Redactada por") == 2)
     vote_b = wait.until(ec.element_to_be_clickable((By.XPATH, "//button[contains(., 'B es mejor')]")))
-    page = browser.find_element(By.TAG_NAME, "body").text
+    page = driver.find_element(By.TAG_NAME, "body").text
     assert CASE["answer_contains"] in " ".join(page.split())  # the careful model's answer (A)
     assert "Otra respuesta, de otro modelo" in page  # the other model's (B)
     assert page.count(f"{CASE['source']}") >= 2 and page.count("citada") == 2
     assert "tokens/s" in page
     time.sleep(0.3)
-    browser.save_screenshot(str(Path(settings.data_dir).parent / "compare.png"))
+    driver.save_screenshot(str(Path(settings.data_dir).parent / "compare.png"))
     vote_b.click()
     wait.until(ec.presence_of_element_located((By.XPATH, "//*[contains(., 'Voto guardado')]")))
     (vote,) = VoteStore.open(settings.data_dir, "default").votes()
     assert (vote.model_a, vote.model_b, vote.verdict) == ("qwen2.5:7b", "llama3.1:8b", "b")
 
-    browser.find_element(By.XPATH, "//a[contains(., 'Clasificación')]").click()
+    driver.find_element(By.XPATH, "//a[contains(., 'Clasificación')]").click()
     wait.until(ec.presence_of_element_located((By.XPATH, "//*[contains(., '1 en total')]")))
     wait.until(ec.presence_of_element_located((By.XPATH, "//*[contains(., 'de victorias')]")))
-    board = browser.find_element(By.TAG_NAME, "body").text
+    board = driver.find_element(By.TAG_NAME, "body").text
     assert "llama3.1:8b: 100% de victorias" in board and "qwen2.5:7b: 0% de victorias" in board
