@@ -167,8 +167,8 @@ class Comparer:
     def stream(self, question: str, k: int | None = None) -> Iterator[CompareEvent]:
         if not question.strip():
             raise SettingsError('the question is empty: ask one, e.g. rag ask "¿Cuál es la nota mínima?"')
-        for side in SIDES:
-            self._cancel.setdefault(side, threading.Event())
+        for side in SIDES:  # a new comparison: what was cancelled before runs again
+            self._cancel[side] = threading.Event()
         hits = list(self.retriever.retrieve(question, k or self.top_k))
         yield CompareEvent("", "hits", hits)
         results = {side: SideResult(gen.model) for side, gen in zip(SIDES, self.generators, strict=True)}
