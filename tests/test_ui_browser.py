@@ -144,6 +144,8 @@ def upload_ask_and_check(browser: Any, app_url: str, tmp_path: Path) -> None:
     card = (f"//p[contains(., '{CASE['source']}') and contains(., 'pág. {CASE['page']}')]"
             "/ancestor::div[@data-testid='stVerticalBlock'][1]")
     wait.until(ec.presence_of_element_located((By.XPATH, card)))
+    # the hits are listed while the answer still streams: wait for the finished answer's badge
+    wait.until(lambda b: "Redactada por" in b.find_element(By.TAG_NAME, "body").text)
     time.sleep(0.5)  # let the last frame paint
     browser.save_screenshot(str(tmp_path / "answer.png"))
     print(f"screenshots: {tmp_path / 'upload.png'} {tmp_path / 'answer.png'}")
