@@ -47,6 +47,7 @@ def test_compare_vote_and_leaderboard(sample, model_zoo: OllamaStub, monkeypatch
     at.switch_page("views/compare.py").run()
     assert not at.exception
     assert at.selectbox(key="compare_a").value == "qwen2.5:7b"
+    assert ":green-badge[Apache\\-2\\.0]" in [m.value for m in at.main.markdown]
     at.selectbox(key="compare_b").set_value("llama3.1:8b")
     at.chat_input(key="compare_question").set_value(Q["question"])
     at.run()

@@ -16,6 +16,7 @@ from rag.types import Answer
 from rag.votes import DEFAULT_USER, VoteStore
 from ui.components import answer_markdown, answer_meta, md_escape, md_with_code, pages_label, source_card
 from ui.i18n import Translator
+from ui.model_facts import licence_badge, option_label, picker_facts
 from ui.state import AppContext, context, load_answerer, settings_key
 
 log = logging.getLogger(__name__)
@@ -59,9 +60,17 @@ def pick_models(ctx: AppContext, tr: Translator) -> tuple[str, str] | None:
         st.session_state["compare_a"] = ctx.model if ctx.model in models else models[0]
     if st.session_state.get("compare_b") not in models:
         st.session_state["compare_b"] = next(m for m in models if m != st.session_state["compare_a"])
+    facts = picker_facts(ctx.settings, ctx.ollama)
+    label = option_label(facts, tr)  # a restricted licence is marked here too, where the model is chosen
     left, right = st.columns(2)
-    a: str = left.selectbox(tr("compare.model_a"), models, key="compare_a", icon=":material/smart_toy:")
-    b: str = right.selectbox(tr("compare.model_b"), models, key="compare_b", icon=":material/smart_toy:")
+    a: str = left.selectbox(tr("compare.model_a"), models, key="compare_a", icon=":material/smart_toy:",
+                            format_func=label)
+    b: str = right.selectbox(tr("compare.model_b"), models, key="compare_b", icon=":material/smart_toy:",
+                             format_func=label)
+    for column, model in ((left, a), (right, b)):
+        found = facts.get(model)
+        if found is not None:
+            column.markdown(licence_badge(found, tr))
     if a == b:
         st.warning(tr("compare.same"), icon=":material/compare_arrows:")
         return None
