@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from rag.cli.common import add_json, load_settings, print_json, safe
 from rag.errors import ModelNotFoundError
-from rag.models_info import LINES, ModelDirectory, ModelFacts, human_size, recommendations
+
+if TYPE_CHECKING:
+    from rag.models_info import ModelFacts
 
 _LABELS = {"commercial": "commercial use", "attribution": "attribution", "user_cap": "user cap",
            "acceptable_use": "acceptable use"}
@@ -28,6 +30,8 @@ def register(sub: Any) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
+    from rag.models_info import ModelDirectory  # the ollama client: imported here so `rag --help` stays fast
+
     if args.recommended:
         return show_recommended(args.json)
     settings = load_settings(args)
@@ -58,6 +62,8 @@ def handle(args: argparse.Namespace) -> int:
 
 def write_facts(facts: ModelFacts, out: TextIO) -> None:
     """One model as a short block: the facts on one line, then the licence and its lines with sources."""
+    from rag.models_info import LINES, human_size
+
     c, lic = facts.card, facts.licence
     parts = [c.family, c.parameter_size and f"{c.parameter_size} parameters", c.quantization,
              c.context_length and f"{c.context_length:,} tokens context", c.size and human_size(c.size)]
@@ -75,6 +81,8 @@ def write_facts(facts: ModelFacts, out: TextIO) -> None:
 
 
 def show_recommended(as_json: bool) -> int:
+    from rag.models_info import recommendations
+
     recs = recommendations()
     if as_json:
         print_json({"recommended": [
