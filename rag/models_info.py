@@ -120,9 +120,20 @@ def _line(raw: Any) -> LicenceLine:
 
 
 @cache
+def _licence_data() -> dict[str, Any]:
+    return tomllib.loads(resources.files("rag").joinpath("data/licences.toml").read_text(encoding="utf-8"))
+
+
+def localized(text: str, lang: str) -> str:
+    """A licence line in ``lang`` when the table has it translated (English otherwise)."""
+    translations: dict[str, str] = _licence_data().get("translations", {}).get(lang, {})
+    return translations.get(text, text)
+
+
+@cache
 def licence_table() -> tuple[Licence, ...]:
     """The licence table shipped with the package, in recognition order."""
-    data = tomllib.loads(resources.files("rag").joinpath("data/licences.toml").read_text(encoding="utf-8"))
+    data = _licence_data()
     return tuple(
         Licence(id=e["id"], name=e["name"], url=e.get("url", ""), spdx=e.get("spdx", ""),
                 restricted=bool(e.get("restricted", False)), commercial=_line(e.get("commercial")),

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from rag.cli import main
-from rag.models_info import LINES, ModelDirectory, fold, licence_table, recognise, recommendations
+from rag.models_info import LINES, ModelDirectory, fold, licence_table, localized, recognise, recommendations
 from rag.settings import Settings
 from tests.conftest import ROOT
 from tests.fixtures_ollama import APACHE_TEXT, LLAMA_TEXT, UNKNOWN_TEXT
@@ -59,6 +59,7 @@ def test_every_recognised_licence_has_four_sourced_lines() -> None:
             assert line.text, (lic.id, key)
             if lic.recognised:
                 assert line.source.startswith("https://"), (lic.id, key)
+            assert localized(line.text, "es") != line.text, (lic.id, key)  # each line has its Spanish
         assert all(p == fold(p) for p in lic.match)
     restricted = {lic.id for lic in table if lic.restricted}
     assert restricted == {"qwen-research", "mistral-mrl", "mistral-mnpl", "cc-by-nc-4.0"}

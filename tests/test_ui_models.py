@@ -43,12 +43,12 @@ def test_picker_shows_facts_and_licence_lines(app_env, model_zoo: OllamaStub, mo
     shown = sidebar_text(at)
     assert "qwen2 · 7\\.6B · Q4\\_K\\_M · 32,768 tokens de contexto · 4.7 GB" in shown
     assert ":green-badge[Apache\\-2\\.0]" in shown
-    assert "**Uso comercial:** Allowed" in shown and "(https://www.apache.org/licenses/LICENSE-2.0)" in shown
+    assert "**Uso comercial:** Permitido\\: usar" in shown and "(https://www.apache.org/licenses/LICENSE-2.0)" in shown
     assert any("Apache License" in c.value for c in at.sidebar.code)  # the full text, in the expander
 
     picker.set_value("llama3.1:8b").run()
     shown = sidebar_text(at)
-    assert "Llama 3\\.1 Community License Agreement" in shown and "700 million" in shown
+    assert "Llama 3\\.1 Community License Agreement" in shown and "700 millones" in shown
     assert "Built with Llama" in shown and "(https://www.llama.com/llama3_1/use-policy/)" in shown
 
     at.sidebar.selectbox(key="model").set_value("acme:1b").run()

@@ -10,7 +10,15 @@ import streamlit as st
 
 from rag.errors import GenerationError
 from rag.generation import OllamaStatus
-from rag.models_info import FACTS_TTL, LINES, ModelDirectory, ModelFacts, human_size, recommendations
+from rag.models_info import (
+    FACTS_TTL,
+    LINES,
+    ModelDirectory,
+    ModelFacts,
+    human_size,
+    localized,
+    recommendations,
+)
 from rag.settings import Settings
 from ui.components import md_escape
 from ui.i18n import Translator
@@ -88,7 +96,8 @@ def render_model_facts(facts: PickerFacts, model: str, tr: Translator) -> None:
         for key in LINES:
             line = getattr(lic, key)
             source = f" · [{tr('models.source')}]({line.source})" if line.source else ""
-            st.markdown(f"**{tr('models.' + key)}:** {md_escape(line.text)}{source}")
+            text = localized(line.text, tr.lang)
+            st.markdown(f"**{tr('models.' + key)}:** {md_escape(text)}{source}")
         if c.licence:
             st.caption(tr("models.full_text"))
             st.code(c.licence, language=None, wrap_lines=True, height=240)
