@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from typing import Literal
 
+from ui.i18n_access import ACCESS_STRINGS
+
 Lang = Literal["es", "en"]
 LANGUAGES: dict[Lang, str] = {"es": "Español", "en": "English"}
 LANGUAGE_LABEL = "Idioma · Language"  # in both: whoever cannot read one finds the switch by the other
@@ -267,6 +269,9 @@ STRINGS: dict[Lang, dict[str, str]] = {
         "reason.duplicate": "the same name appears twice in this upload",
     },
 }
+
+for _lang, _extra in ACCESS_STRINGS.items():  # sign-in, permissions, conversations: ui/i18n_access.py
+    STRINGS[_lang].update(_extra)  # type: ignore[index]
 
 _OVER = re.compile(r"over ([\d.]+ s)")
 # Ingestion reasons (rag/ingest speak English, one line each) -> the key that explains them to staff.
