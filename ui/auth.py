@@ -16,6 +16,7 @@ import streamlit as st
 
 from rag.access import Identity
 from rag.errors import SettingsError
+from rag.service import Service
 from rag.settings import Settings
 from ui.components import md_escape
 from ui.i18n import Translator
@@ -118,3 +119,25 @@ def account_box(identity: Identity, settings: Settings, tr: Translator) -> None:
     if st.button(tr("auth.sign_out"), icon=":material/logout:", key="sign_out", width="stretch"):
         st.logout()
         st.stop()
+
+
+def owner_group_picker(service: Service, tr: Translator, identity: Identity) -> None:
+    """In the new-collection form (department mode): which of the caller's groups will own it.
+
+    Administrators may also keep it to themselves; anyone else picks one of their groups (the library
+    refuses a collection that belongs to nobody's group).
+    """
+    if not department(service.settings):
+        return
+    groups: list[str] = sorted(identity.groups)
+    options = ["", *groups] if identity.admin else groups
+    st.selectbox(tr("sidebar.owner_group"), options, key="new_collection_group",
+                 format_func=lambda g: g or tr("sidebar.owner_me"), help=tr("sidebar.owner_group_help"),
+                 icon=":material/group:")
+
+
+def administers(service: Service, identity: Identity) -> bool:
+    """Whether the caller may change the grants of at least one collection (the permissions page is theirs)."""
+    if identity.admin:
+        return True
+    return any(service.can(c, "admin", identity=identity) for c in service.collections(identity=identity))
