@@ -7,6 +7,7 @@ answers of a collection they may no longer read.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 import streamlit as st
@@ -66,10 +67,8 @@ def _open(service: Service, identity: Identity, conversation_id: str, tr: Transl
 
 
 def _delete(service: Service, identity: Identity, conversation_id: str, tr: Translator) -> None:
-    try:
+    with contextlib.suppress(RagError):  # already gone: the list no longer shows it either
         service.conversations.delete(identity, conversation_id)
-    except RagError:
-        pass  # already gone: the list below no longer shows it either
     for key in [k for k in st.session_state if str(k).startswith("conversation:")]:
         if st.session_state[key] == conversation_id:  # it was open: its chat empties
             new_conversation(str(key).split(":", 1)[1])
