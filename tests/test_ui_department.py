@@ -223,7 +223,7 @@ def test_new_collections_belong_to_a_group_of_the_creator(indexed) -> None:
 
 
 def test_conversations_are_kept_reopened_and_deleted_by_their_owner(indexed) -> None:
-    ana = ask(start(signed_in(ANA), collection=HR), "¿Qué sanción tiene el expediente 42?")
+    ask(start(signed_in(ANA), collection=HR), "¿Qué sanción tiene el expediente 42?")
     [saved] = indexed.conversations.list(Identity.from_claims(ANA, indexed.settings))
     assert saved.collection == HR and saved.title.startswith("¿Qué sanción")
 

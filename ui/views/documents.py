@@ -107,7 +107,7 @@ def main() -> None:
     if wanted and not shown:
         st.info(tr("docs.no_match", text=md_escape(wanted)))
     page = shown[:PAGE_SIZE]
-    sources = documents_sources(ctx.service, ctx.collection, {d.sha256 for d in page})  # read: checked above
+    sources = documents_sources(ctx.service, ctx.collection, {d.sha256 for d in page}, identity=ctx.identity)
     for doc in page:
         row(ctx, doc, sources[doc.sha256], writable)
     if len(shown) > PAGE_SIZE:
