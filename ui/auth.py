@@ -140,4 +140,4 @@ def administers(service: Service, identity: Identity) -> bool:
     """Whether the caller may change the grants of at least one collection (the permissions page is theirs)."""
     if identity.admin:
         return True
-    return any(service.can(c, "admin", identity=identity) for c in service.collections(identity=identity))
+    return any(service.access.can(identity, c, "admin") for c in service.collections(identity=identity))
