@@ -153,6 +153,8 @@ def test_signed_out_visitors_see_only_the_sign_in_button(indexed) -> None:
     shown = everything(at)
     assert HR not in shown and PUBLIC not in shown and "Expediente" not in shown
     assert not at.sidebar.selectbox and not at.chat_input
+    at.button_group[0].set_value("en").run()  # the language switch is there before signing in, too
+    assert at.button(key="sign_in").label == "Sign in"
 
 
 def test_an_expired_session_asks_to_sign_in_again(indexed) -> None:

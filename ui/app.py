@@ -20,7 +20,7 @@ from ui.auth import account_box, administers, current_identity, department  # no
 from ui.components import CSS, md_escape  # noqa: E402
 from ui.conversations import OPEN_CHAT, conversation_list  # noqa: E402
 from ui.i18n import Translator  # noqa: E402
-from ui.sidebar import render_sidebar  # noqa: E402
+from ui.sidebar import language_picker, render_sidebar  # noqa: E402
 from ui.state import AppContext, load_service, probe_ollama, set_context, settings_key  # noqa: E402
 
 VIEWS = Path(__file__).resolve().parent / "views"
@@ -38,7 +38,7 @@ def main() -> None:
     except (ValidationError, RagError) as exc:
         st.error(tr("app.settings_error", error=md_escape(str(exc))), icon=":material/settings:")
         st.stop()
-    identity = current_identity(settings, tr)  # department mode: the sign-in page, until someone signs in
+    identity = current_identity(settings, tr, language_picker)  # department mode: sign-in page until signed in
     try:
         with st.spinner(tr("app.loading")):
             service = load_service(settings_key(settings), settings)

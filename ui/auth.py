@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -79,8 +79,9 @@ def department(settings: Settings) -> bool:
     return settings.mode == "department"
 
 
-def sign_in_page(tr: Translator, expired: bool = False) -> None:
-    """What a signed-out visitor sees: one button to the identity provider, nothing of the index."""
+def sign_in_page(tr: Translator, expired: bool = False, extra: Callable[[], None] | None = None) -> None:
+    """What a signed-out visitor sees: one button to the identity provider (and ``extra``, the language
+    switch), nothing of the index."""
     st.title(tr("auth.title"), anchor=False)
     if expired:
         st.warning(tr("auth.expired"), icon=":material/schedule:")
@@ -88,10 +89,14 @@ def sign_in_page(tr: Translator, expired: bool = False) -> None:
     if st.button(tr("auth.sign_in"), icon=":material/login:", type="primary", key="sign_in"):
         st.login()
         st.stop()
+    if extra is not None:
+        st.divider()
+        extra()
 
 
-def current_identity(settings: Settings, tr: Translator) -> Identity:
-    """The caller of this run; in department mode, draws the sign-in page and stops when there is none."""
+def current_identity(settings: Settings, tr: Translator, extra: Callable[[], None] | None = None) -> Identity:
+    """The caller of this run; in department mode, draws the sign-in page (with ``extra``) and stops when
+    there is none."""
     sign_in = resolve(st.user.to_dict() if department(settings) else {}, settings)
     if sign_in.identity is not None:
         return sign_in.identity
@@ -103,7 +108,7 @@ def current_identity(settings: Settings, tr: Translator) -> Identity:
     else:
         # Expired: signed out as far as this app goes (no identity from the stale cookie), and signing in
         # again replaces the cookie. st.logout here would also end the provider's own session.
-        sign_in_page(tr, expired=sign_in.state == "expired")
+        sign_in_page(tr, expired=sign_in.state == "expired", extra=extra)
     st.stop()
     raise AssertionError("st.stop() returns only outside a script run")
 
