@@ -225,6 +225,8 @@ def test_conversations_are_their_owners_and_lose_passages_with_access(dept: Serv
             dept.conversations.delete(other, first)
         with pytest.raises(ConversationNotFoundError):
             dept.conversations.append(other, first, "biblioteca", second)
+    with pytest.raises(CollectionNotFoundError):  # nobody files an answer under a collection they cannot read
+        dept.conversations.append(BOB, None, SECRET_COLLECTION, answer)
     # Carol leaves the group: her old answers lose their passages (and the collection's name)
     carol_now = Identity(CAROL.user, frozenset({"biblioteca"}))
     reopened = dept.conversations.get(carol_now, first)
