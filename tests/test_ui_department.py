@@ -299,6 +299,11 @@ def test_rag_ui_writes_the_sign_in_secrets_privately(department, tmp_path) -> No
         path.unlink()
         path.parent.rmdir()
 
+    plain = settings.model_copy(update={"oidc_redirect_uri": "http://rag.example.edu/oauth2callback"})
+    with pytest.raises(SettingsError, match="HTTPS"):  # RAG_COOKIE_SECURE (the default): sign in over TLS only
+        auth_secrets(plain, "0.0.0.0", 8501)
+    assert "http://rag.example.edu" in auth_secrets(plain.model_copy(update={"cookie_secure": False}), "0.0.0.0", 1)
+
     loopback = settings.model_copy(update={"oidc_redirect_uri": ""})
     assert 'redirect_uri = "http://127.0.0.1:8600/oauth2callback"' in auth_secrets(loopback, "127.0.0.1", 8600)
     with pytest.raises(SettingsError, match="RAG_OIDC_REDIRECT_URI"):

@@ -16,6 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from rag.errors import SettingsError
 from rag.settings import Settings
@@ -51,6 +52,12 @@ def redirect_uri(settings: Settings, host: str, port: int) -> str:
         if not configured.rstrip("/").endswith("/oauth2callback"):
             raise SettingsError(f"RAG_OIDC_REDIRECT_URI must end in /oauth2callback (got {configured!r}); "
                                 "register https://YOUR-HOST/oauth2callback with the identity provider")
+        parsed = urlparse(configured)
+        if settings.cookie_secure and parsed.scheme != "https" and parsed.hostname not in LOOPBACK:
+            # Streamlit cannot mark its cookie Secure; what this app can do is never sign in over plain HTTP
+            raise SettingsError(f"RAG_OIDC_REDIRECT_URI is plain http ({configured}): serve the app over HTTPS "
+                                "through a TLS reverse proxy (docs/deployment.md), or set RAG_COOKIE_SECURE=false "
+                                "on a closed test network")
         return configured.rstrip("/")
     if host in LOOPBACK:
         return f"http://{'127.0.0.1' if host == '::1' else host}:{port}/oauth2callback"
