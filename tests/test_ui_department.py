@@ -323,3 +323,16 @@ def test_rag_ui_refuses_department_mode_without_a_cookie_secret(settings, tmp_pa
                           capture_output=True, text=True, timeout=60)
     assert done.returncode != 0
     assert "RAG_COOKIE_SECRET" in done.stderr and "client-secret-xyz" not in done.stderr + done.stdout
+
+
+def test_losing_read_access_loses_the_old_answers_too(indexed) -> None:
+    ask(start(signed_in(ANA), collection=PUBLIC), "¿Cuándo comienza el primer semestre?")
+    [saved] = indexed.conversations.list(Identity.from_claims(ANA, indexed.settings))
+    indexed.revoke(PUBLIC, "group:rrhh", identity=Identity.from_claims(ADMIN, indexed.settings))
+
+    ana = start(signed_in(ANA))
+    ana.sidebar.button(key=f"conv-open-{saved.id}").click().run()
+    assert not ana.exception
+    shown = everything(ana)
+    assert "Ya no tiene acceso" in shown
+    assert "marzo" not in shown and "calendario\\_academico" not in shown and PUBLIC not in shown

@@ -13,7 +13,7 @@ import logging
 import streamlit as st
 
 from rag.access import Identity
-from rag.errors import RagError
+from rag.errors import ConversationNotFoundError, RagError
 from rag.service import Service
 from rag.types import Answer
 from ui.components import Exchange, md_escape
@@ -37,11 +37,14 @@ def conversation_key(collection: str) -> str:
 def save_exchange(service: Service, identity: Identity, collection: str, answer: Answer) -> None:
     """Keep one answered question in the open conversation of ``collection`` (starting one if none is open)."""
     key = conversation_key(collection)
+    store = service.conversations
     try:
-        st.session_state[key] = service.conversations.append(identity, st.session_state.get(key), collection,
-                                                             answer)
-    except RagError:  # deleted meanwhile (from another tab): the answer starts a new conversation
-        st.session_state[key] = service.conversations.append(identity, None, collection, answer)
+        try:
+            st.session_state[key] = store.append(identity, st.session_state.get(key), collection, answer)
+        except ConversationNotFoundError:  # deleted meanwhile (from another tab): the answer starts a new one
+            st.session_state[key] = store.append(identity, None, collection, answer)
+    except RagError as exc:  # read access revoked since the answer was made: it is shown, not kept
+        log.warning("answer not kept in %s's conversations: %s", identity.user, exc)
 
 
 def new_conversation(collection: str) -> None:

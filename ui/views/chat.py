@@ -48,7 +48,7 @@ def stream_answer(ctx: AppContext, question: str, history: list[Exchange], live:
     except RagError as exc:  # no longer the caller's to read (a grant revoked since the page was drawn)
         live.error(tr("chat.error", error=md_escape(str(exc))), icon=":material/error:")
         return None
-    turns = [Turn(ex.question, ex.answer.answer) for ex in history][-MAX_TURNS:]
+    turns = [Turn(ex.question, ex.answer.answer) for ex in history if ex.answer.answer][-MAX_TURNS:]
     with live.container():  # the status and the growing text, until the finished answer replaces them
         status = st.status(tr("chat.searching"), expanded=False)
         slot = st.empty()
