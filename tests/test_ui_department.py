@@ -155,6 +155,8 @@ def test_signed_out_visitors_see_only_the_sign_in_button(indexed) -> None:
     assert not at.sidebar.selectbox and not at.chat_input
     at.button_group[0].set_value("en").run()  # the language switch is there before signing in, too
     assert at.button(key="sign_in").label == "Sign in"
+    at.button(key="sign_in").click().run()  # started without `rag ui`: no [auth] secrets to sign in with
+    assert not at.exception and any("rag ui" in e.value for e in at.error)
 
 
 def test_an_expired_session_asks_to_sign_in_again(indexed) -> None:

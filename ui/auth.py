@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from rag.access import Identity
 from rag.errors import SettingsError
@@ -87,7 +88,12 @@ def sign_in_page(tr: Translator, expired: bool = False, extra: Callable[[], None
         st.warning(tr("auth.expired"), icon=":material/schedule:")
     st.markdown(tr("auth.intro"))
     if st.button(tr("auth.sign_in"), icon=":material/login:", type="primary", key="sign_in"):
-        st.login()
+        try:
+            st.login()
+        except StreamlitAPIException as exc:  # no [auth] secrets: started without `rag ui`
+            log.error("sign-in is not configured: %s", exc)
+            st.error(tr("auth.not_configured"), icon=":material/settings:")
+            return
         st.stop()
     if extra is not None:
         st.divider()

@@ -12,6 +12,9 @@ ACCESS_STRINGS: dict[str, dict[str, str]] = {
                       "Solo verá las colecciones a las que tiene acceso.",
         "auth.sign_in": "Iniciar sesión",
         "auth.sign_out": "Cerrar sesión",
+        "auth.not_configured": "El inicio de sesión no está configurado en este servidor: el administrador debe "
+                               "arrancar la aplicación con `rag ui` y las variables `RAG_OIDC_*` "
+                               "(docs/deployment.md).",
         "auth.expired": "Su sesión ha caducado. Inicie sesión de nuevo para continuar.",
         "auth.no_subject": "El proveedor de identidad no indicó quién es usted (falta el identificador). "
                            "Consulte con el administrador.",
@@ -76,6 +79,8 @@ ACCESS_STRINGS: dict[str, dict[str, str]] = {
                       "only the collections you have access to.",
         "auth.sign_in": "Sign in",
         "auth.sign_out": "Sign out",
+        "auth.not_configured": "Sign-in is not configured on this server: the administrator must start the app "
+                               "with `rag ui` and the `RAG_OIDC_*` variables (docs/deployment.md).",
         "auth.expired": "Your session has expired. Sign in again to continue.",
         "auth.no_subject": "The identity provider did not say who you are (no identifier). Ask the "
                            "administrator.",
