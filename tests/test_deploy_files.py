@@ -25,9 +25,17 @@ DOCKERFILE = ROOT / "Dockerfile"
 ENV_EXAMPLE = ROOT / ".env.example"
 DOCKERIGNORE = ROOT / ".dockerignore"
 
+# What department mode needs from the operator (docker-compose.yml requires each with ${VAR:?explanation}).
+OIDC = {
+    "RAG_OIDC_SERVER_METADATA_URL": "https://idp.example.edu/.well-known/openid-configuration",
+    "RAG_OIDC_CLIENT_ID": "rag-privado",
+    "RAG_OIDC_CLIENT_SECRET": "client-secret",
+    "RAG_OIDC_REDIRECT_URI": "https://rag.example.edu/oauth2callback",
+    "RAG_COOKIE_SECRET": "x" * 40,
+}
 # The environment of a first `docker compose up` after `cp .env.example .env`, minus the optional lines:
 # only what Compose insists on.
-REQUIRED_ONLY = {"DOCUMENTS_DIR": "/srv/documentos"}
+REQUIRED_ONLY = {"DOCUMENTS_DIR": "/srv/documentos", **OIDC}
 
 _REF = re.compile(
     r"\$(?:(?P<escaped>\$)|\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}"
@@ -185,8 +193,33 @@ def test_data_lives_on_volumes():
 
 def test_a_default_up_needs_only_the_documented_variables():
     with pytest.raises(MissingVariable, match="DOCUMENTS_DIR"):
-        compose({})
+        compose(OIDC)
     compose(REQUIRED_ONLY)  # nothing else is required
+
+
+@pytest.mark.parametrize("name", sorted(OIDC))
+def test_department_mode_needs_each_sign_in_variable_with_an_explanation(name):
+    with pytest.raises(MissingVariable, match=name):
+        compose({key: value for key, value in REQUIRED_ONLY.items() if key != name})
+    with pytest.raises(MissingVariable, match=name):
+        compose({**REQUIRED_ONLY, name: ""})  # an empty line in .env is not a value
+    text = COMPOSE_FILE.read_text(encoding="utf-8")
+    match = re.search(r"\$\{" + name + r":\?([^}]+)\}", text)
+    assert match and len(match.group(1).split()) >= 5, f"{name} needs ${{{name}:?explanation}}"
+
+
+def test_department_mode_is_the_compose_default(monkeypatch):
+    env = environment(services()["app"])
+    assert env["RAG_MODE"] == "department"
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    settings = Settings(_env_file=None)
+    assert settings.mode == "department"
+    assert settings.oidc_redirect_uri.endswith("/oauth2callback")
+    assert settings.cookie_secret.get_secret_value() == OIDC["RAG_COOKIE_SECRET"]
+    assert "RAG_COOKIE_SECRET" not in repr(settings) and OIDC["RAG_COOKIE_SECRET"] not in repr(settings)
+    # still on loopback unless the operator publishes it
+    assert published(services()["app"])[0][0] == "127.0.0.1"
 
 
 def test_documents_dir_is_required_with_an_explanation():
@@ -366,12 +399,17 @@ def test_env_example_lists_every_variable_compose_uses():
     assert used <= documented, f"not in .env.example: {sorted(used - documented)}"
 
 
-def test_env_example_is_a_working_env_file():
+def test_env_example_is_a_working_env_file_once_sign_in_is_filled_in():
     values = {}
     for line in ENV_EXAMPLE.read_text(encoding="utf-8").splitlines():
         if line and not line.startswith("#"):
             key, _, value = line.partition("=")
             values[key] = value
+    assert values["RAG_MODE"] == "department"
+    with pytest.raises(MissingVariable, match="RAG_OIDC_|RAG_COOKIE_SECRET"):
+        services(values)  # the example leaves the provider's details to the operator
+    assert {key for key in OIDC if not values.get(key)} == set(OIDC)
+    values.update(OIDC)
     svc = services(values)
     assert published(svc["app"]) == [("127.0.0.1", "8501", "8501")]
     assert environment(svc["app"])["RAG_MODEL"] == DEFAULT_MODEL

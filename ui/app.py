@@ -16,9 +16,11 @@ from pydantic import ValidationError  # noqa: E402
 
 from rag.errors import RagError  # noqa: E402
 from rag.settings import Settings  # noqa: E402
+from ui.auth import account_box, administers, current_identity, department  # noqa: E402
 from ui.components import CSS, md_escape  # noqa: E402
+from ui.conversations import OPEN_CHAT, conversation_list  # noqa: E402
 from ui.i18n import Translator  # noqa: E402
-from ui.sidebar import render_sidebar  # noqa: E402
+from ui.sidebar import language_picker, render_sidebar  # noqa: E402
 from ui.state import AppContext, load_service, probe_ollama, set_context, settings_key  # noqa: E402
 
 VIEWS = Path(__file__).resolve().parent / "views"
@@ -36,16 +38,23 @@ def main() -> None:
     except (ValidationError, RagError) as exc:
         st.error(tr("app.settings_error", error=md_escape(str(exc))), icon=":material/settings:")
         st.stop()
+    identity = current_identity(settings, tr, language_picker)  # department mode: sign-in page until signed in
     try:
         with st.spinner(tr("app.loading")):
             service = load_service(settings_key(settings), settings)
-            service.collections()  # opens the index: a bad data directory is reported here, once
+            service.collections(identity=identity)  # opens the index: a bad data directory is reported here
     except RagError as exc:
         st.error(tr("app.index_error", error=md_escape(str(exc))), icon=":material/database:")
         st.stop()
     status = probe_ollama(settings.ollama_url, settings)
-    collection, model = render_sidebar(service, status, tr)
-    set_context(AppContext(settings, service, collection, model, status, tr))
+    collection, model = render_sidebar(service, status, tr, identity)
+    with st.sidebar:
+        conversation_list(service, identity, tr)
+        account_box(identity, settings, tr)
+    if collection is None:  # department mode, and nothing granted yet: say so, show nothing else
+        st.info(tr("sidebar.no_collections"), icon=":material/lock:")
+        st.stop()
+    set_context(AppContext(settings, service, collection, model, status, tr, identity))
     pages = [
         st.Page(VIEWS / "chat.py", title=tr("nav.chat"), icon=":material/forum:", url_path="chat", default=True),
         st.Page(VIEWS / "upload.py", title=tr("nav.upload"), icon=":material/upload_file:", url_path="upload"),
@@ -55,7 +64,16 @@ def main() -> None:
         st.Page(VIEWS / "leaderboard.py", title=tr("nav.leaderboard"), icon=":material/leaderboard:",
                 url_path="leaderboard"),
     ]
-    st.navigation(pages).run()
+    if department(settings) and administers(service, identity):
+        pages.append(st.Page(VIEWS / "access.py", title=tr("nav.access"), icon=":material/admin_panel_settings:",
+                             url_path="access"))
+    if department(settings) and identity.admin:
+        pages.append(st.Page(VIEWS / "audit.py", title=tr("nav.audit"), icon=":material/history:",
+                             url_path="audit"))
+    page = st.navigation(pages)
+    if st.session_state.pop(OPEN_CHAT, False) and page.url_path != "chat":  # a conversation was reopened
+        st.switch_page(pages[0])
+    page.run()
 
 
 main()

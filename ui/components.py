@@ -15,10 +15,12 @@ from dataclasses import dataclass
 import streamlit as st
 
 from rag.citations import marker_numbers
+from rag.errors import RagError
 from rag.highlight import support_spans
 from rag.service import Service
 from rag.types import Answer, Citation, Hit
 from ui.i18n import Translator
+from ui.state import caller
 
 CSS = """
 <style>
@@ -129,7 +131,10 @@ def show_page(tr: Translator, service: Service, collection: str, doc_sha: str, s
     def body() -> None:
         parts = []
         for number in range(page, max(page, page_end) + 1):
-            text = service.page_text(doc_sha, number, collection)
+            try:
+                text = service.page_text(doc_sha, number, collection, identity=caller())
+            except RagError:  # the collection is gone, or no longer the caller's to read: like a missing page
+                text = None
             if text is None:
                 continue
             if page_end > page:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
+from ui.i18n_access import ACCESS_STRINGS
 from ui.i18n_models import MODEL_STRINGS
 
 Lang = Literal["es", "en"]
@@ -271,6 +272,9 @@ STRINGS: dict[Lang, dict[str, str]] = {
 }
 for _lang, _strings in MODEL_STRINGS.items():  # model facts, compare, votes, leaderboard (ui/i18n_models.py)
     STRINGS[_lang].update(_strings)  # type: ignore[index]
+
+for _lang, _extra in ACCESS_STRINGS.items():  # sign-in, permissions, conversations: ui/i18n_access.py
+    STRINGS[_lang].update(_extra)  # type: ignore[index]
 
 _OVER = re.compile(r"over ([\d.]+ s)")
 # Ingestion reasons (rag/ingest speak English, one line each) -> the key that explains them to staff.

@@ -15,7 +15,7 @@ from rag.cli.common import add_collection, load_settings, positive
 from rag.language import detect_language
 from rag.prompts import UNSUPPORTED
 from rag.sanitize import strip_control
-from rag.settings import Settings
+from rag.settings import Settings, validate_collection
 from rag.text import collapse
 from rag.types import Answer, Citation
 
@@ -47,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def handle(args: argparse.Namespace) -> int:
     """Build settings and the answerer, then answer."""
     settings = load_settings(args, **({"model": args.model} if args.model else {}))
-    collection = settings.collection
+    collection = validate_collection(args.collection or settings.collection)
     if args.compare:
         from rag.cli import compare
         from rag.compare import parse_pair
@@ -67,9 +67,10 @@ def handle(args: argparse.Namespace) -> int:
 def build_answerer(settings: Settings, collection: str) -> Answerer:
     """The one seam to the index: ``Service.from_settings(settings).retriever(collection)``."""
     from rag.answerer import Answerer
+    from rag.cli.common import cli_identity
     from rag.service import Service  # the index; imported here so `rag --help` stays fast
 
-    retriever = Service.from_settings(settings).retriever(collection)
+    retriever = Service.from_settings(settings).retriever(collection, identity=cli_identity(settings))
     return Answerer.from_settings(settings, retriever)
 
 

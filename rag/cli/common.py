@@ -9,9 +9,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from rag.access import Identity
 from rag.errors import SettingsError
 from rag.sanitize import strip_control
-from rag.settings import Settings
+from rag.settings import Settings, validate_collection
 
 
 def add_collection(parser: argparse.ArgumentParser) -> None:
@@ -23,9 +24,11 @@ def add_json(parser: argparse.ArgumentParser) -> None:
 
 
 def load_settings(args: argparse.Namespace, **overrides: Any) -> Settings:
-    """Settings from the environment, with the command's --collection; a bad value is one clear line."""
+    """Settings from the environment; a bad value is one clear line. The command's --collection is checked
+    here but stays the command's: only RAG_COLLECTION names the default one, which exists before its first
+    document, so a mistyped --collection is an error (CollectionNotFoundError), never a new, empty collection."""
     if getattr(args, "collection", None):
-        overrides["collection"] = args.collection
+        validate_collection(args.collection)
     try:
         return Settings(**overrides)
     except ValidationError as exc:  # a bad RAG_* variable or option
@@ -33,6 +36,22 @@ def load_settings(args: argparse.Namespace, **overrides: Any) -> Settings:
             f"{_variable(err['loc'])}: {err['msg']} (got {err.get('input')!r})" for err in exc.errors()
         )
         raise SettingsError(f"invalid settings: {problems}") from None
+
+
+_told_operator = False
+
+
+def cli_identity(settings: Settings) -> Identity:
+    """Who a command acts as: the local user, or in department mode the operator (an administrator of
+    every collection), which is said once on stderr."""
+    global _told_operator
+    if settings.mode == "personal":
+        return Identity.local()
+    if not _told_operator:
+        print("rag: department mode: acting as the operator, an administrator of every collection",
+              file=sys.stderr)
+        _told_operator = True
+    return Identity.operator()
 
 
 def _variable(loc: tuple[Any, ...]) -> str:

@@ -20,10 +20,11 @@ _SOURCES = {"es": "Fuentes", "en": "Sources"}
 
 def build_comparer(settings: Settings, collection: str, models: tuple[str, str]) -> Comparer:
     """The same seam to the index as ``rag ask``, with two models."""
+    from rag.cli.common import cli_identity
     from rag.compare import Comparer
     from rag.service import Service
 
-    retriever = Service.from_settings(settings).retriever(collection)
+    retriever = Service.from_settings(settings).retriever(collection, identity=cli_identity(settings))
     return Comparer.from_settings(settings, retriever, models)
 
 

@@ -38,8 +38,8 @@ def result_key(ctx: AppContext) -> str:
 
 
 def current_user(ctx: AppContext) -> str:
-    """Who votes: the signed-in user in department mode (when the context has one), else 'local'."""
-    return str(getattr(ctx, "user", None) or DEFAULT_USER)
+    """Who votes: the signed-in user in department mode, else 'local'."""
+    return ctx.identity.user if ctx.settings.mode == "department" else DEFAULT_USER
 
 
 def choices(ctx: AppContext) -> list[str]:
@@ -135,7 +135,8 @@ def render_comparison(tr: Translator, ctx: AppContext, comparison: Comparison, k
 
 def stream_comparison(tr: Translator, ctx: AppContext, question: str, models: tuple[str, str]) -> Comparison | None:
     """Run the comparison, both answers growing in two columns; None if it could not run (shown why)."""
-    comparer = Comparer.from_settings(ctx.settings, ctx.service.retriever(ctx.collection), models)
+    comparer = Comparer.from_settings(ctx.settings, ctx.service.retriever(ctx.collection, identity=ctx.identity),
+                                     models)
     st.caption(tr("compare.concurrent", n=ctx.settings.ollama_parallel) if comparer.concurrent
                else tr("compare.sequential"))
     columns = st.columns(2, border=True)

@@ -55,6 +55,9 @@ def main() -> None:
     tr = ctx.tr
     limit = ctx.settings.max_upload_mb
     st.title(tr("upload.title"), anchor=False)
+    if not ctx.service.can(ctx.collection, "write", identity=ctx.identity):
+        st.info(tr("access.read_only", collection=md_escape(ctx.collection)), icon=":material/lock:")
+        return
     st.markdown(tr("upload.intro", collection=md_escape(ctx.collection)))
     with st.form("upload", clear_on_submit=True):
         files = st.file_uploader(tr("upload.files", mb=limit), type=["pdf", "txt", "md"],
@@ -73,7 +76,7 @@ def main() -> None:
                 progress = PageProgress(tr, [display_name(u.name) for u in uploads], limit)
                 try:
                     report = ingest_uploads(ctx.service, ctx.collection, uploads, password=password or None,
-                                            progress=progress)
+                                            progress=progress, identity=ctx.identity)
                 except RagError as exc:
                     status.update(state="error")
                     st.error(tr("upload.error", error=md_escape(str(exc))), icon=":material/error:")
