@@ -6,6 +6,9 @@ RagError
 │   ├── IndexBusyError   another writer holds the lock
 │   └── EmbedderMismatchError  a collection was built with another embedder
 ├── DocumentNotFoundError
+├── CollectionNotFoundError  no such collection, or one the caller may not read (the same message)
+├── AccessDeniedError    the caller may read a collection but not do this to it (write, admin)
+├── ConversationNotFoundError  no conversation by that id of the caller's
 ├── LoadError            one input file could not be read (carries a one-line reason)
 └── GenerationError      the answer model failed
     ├── OllamaUnavailableError  nothing listens at OLLAMA_HOST
@@ -38,6 +41,25 @@ class EmbedderMismatchError(IndexError_):
 
 class DocumentNotFoundError(RagError):
     """No document with that name or hash in the collection."""
+
+
+class CollectionNotFoundError(RagError):
+    """No collection by that name that the caller may read; ``available`` lists the ones they may."""
+
+    def __init__(self, name: str, available: list[str] | None = None) -> None:
+        self.name = name
+        self.available = available or []
+        listed = ", ".join(self.available) if self.available else "none yet"
+        super().__init__(f"there is no collection {name!r} (collections: {listed}); "
+                         "see `rag docs collections`")
+
+
+class AccessDeniedError(RagError):
+    """The caller may read the collection but lacks the right to change it (or its grants)."""
+
+
+class ConversationNotFoundError(RagError):
+    """No conversation by that id belongs to the caller."""
 
 
 class LoadError(RagError):

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from rag.errors import SettingsError
 
@@ -30,6 +31,16 @@ def validate_collection(name: str) -> str:
             "starting and ending with a letter or digit"
         )
     return name
+
+
+def _comma_list(value: object) -> object:
+    """``"a, b"`` (an environment variable) -> ``["a", "b"]``; lists pass through."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+CommaList = Annotated[list[str], NoDecode]
 
 
 class Settings(BaseSettings):
@@ -82,6 +93,57 @@ class Settings(BaseSettings):
     allow_downloads: bool = Field(
         default=False, description="Let Hugging Face download models (off: fully offline)."
     )
+
+    # -- department mode (rag.access): sign-in, groups, permissions ---------------------------------
+    mode: Literal["personal", "department"] = Field(
+        default="personal",
+        description="personal: one local user with every right, no sign-in; department: everyone signs in "
+        "(OpenID Connect) and collections are read and written by their grants.",
+    )
+    admin_users: CommaList = Field(
+        default_factory=list, description="Administrators (department mode): user names, comma separated."
+    )
+    admin_groups: CommaList = Field(
+        default_factory=list, description="Groups whose members are administrators, comma separated."
+    )
+    groups_claim: str = Field(default="groups", description="The ID token claim that lists a user's groups.")
+    user_claim: str = Field(
+        default="email", description="The ID token claim that names a user (falls back to 'sub')."
+    )
+    log_questions: bool = Field(
+        default=False, description="Also write every question (who, collection, text) to the audit trail."
+    )
+    oidc_server_metadata_url: str = Field(
+        default="", description="The identity provider's /.well-known/openid-configuration URL."
+    )
+    oidc_client_id: str = Field(default="", description="This app's client id at the identity provider.")
+    oidc_client_secret: SecretStr = Field(default=SecretStr(""), description="... and its client secret.")
+    oidc_redirect_uri: str = Field(
+        default="", description="https://HOST/oauth2callback: the URL registered at the identity provider."
+    )
+    cookie_secret: SecretStr = Field(
+        default=SecretStr(""), description="Signs the sign-in cookie; required in department mode."
+    )
+    cookie_secure: bool = Field(
+        default=True, description="Send the sign-in cookie over HTTPS only (a TLS reverse proxy in front)."
+    )
+    session_lifetime: int = Field(
+        default=28800, ge=60, description="Seconds a sign-in lasts at most (the ID token's expiry too)."
+    )
+
+    @field_validator("admin_users", "admin_groups", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        return _comma_list(value)
+
+    @model_validator(mode="after")
+    def _department_needs_secret(self) -> Settings:
+        if self.mode == "department" and len(self.cookie_secret.get_secret_value()) < 32:
+            raise SettingsError(
+                "department mode needs RAG_COOKIE_SECRET, at least 32 random characters that sign the "
+                "sign-in cookie: generate one with `python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+            )
+        return self
 
     @field_validator("collection")
     @classmethod
