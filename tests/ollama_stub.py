@@ -8,6 +8,8 @@ counters), /api/embed. Unknown models get Ollama's own 404 bodies. Behaviour is 
     stub.cut_after = 3        # close the connection after 3 chunks, no final message
     stub.delay = 2.0          # sleep before the first byte (client timeouts)
     stub.fail_status = 500    # answer chat/generate with {"error": stub.fail_message}
+    stub.token_delay = 0.02   # a fixed token rate: sleep between streamed chunks (benchmarks, disconnects)
+    stub.streams_closed       # streamed answers whose client hung up before the end (counted)
 """
 
 from __future__ import annotations
@@ -59,6 +61,8 @@ class OllamaStub:
     fail_message: str = "llama runner process has terminated: exit status 2"
     stream_error_after: int | None = None  # send an in-stream {"error": ...} line after this many chunks
     done_reason: str = "stop"
+    token_delay: float = 0.0
+    streams_closed: int = 0
     embed_dim: int = 16
     requests: list[Recorded] = field(default_factory=list)
 
