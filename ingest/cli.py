@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rag.cli.common import add_collection, add_json, load_settings, print_json, safe
+from rag.cli.common import add_collection, add_json, cli_identity, load_settings, print_json, safe
 from rag.service import Service
 
 
@@ -34,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
     report = IngestReport()
     sources = discover(args.paths, report)
     progress = BarProgress() if sys.stderr.isatty() and not args.json else LineProgress()
-    job = IngestJob(service, password=args.password, progress=progress, workers=max(0, args.workers))
+    job = IngestJob(service, password=args.password, progress=progress, workers=max(0, args.workers),
+                    identity=cli_identity(service.settings))
     job.run(sources, prune=args.prune, report=report)
     if args.json:
         print_json(report.to_json())

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ingest.sandbox import ParserPool
+from rag.access import Identity
 from rag.errors import LoadError
 from rag.indexing import Indexer, Pending, Progress, backfill, needs_backfill
 from rag.service import Service
@@ -111,9 +112,12 @@ class IngestJob:
     """One run of ingestion into one collection."""
 
     def __init__(self, service: Service, collection: str | None = None, *, password: str | None = None,
-                 progress: ProgressSink | None = None, workers: int = 1) -> None:
+                 progress: ProgressSink | None = None, workers: int = 1, identity: Identity | None = None,
+                 action: str = "ingest") -> None:
         self.service = service
-        self.collection = service.collection(collection)
+        self.identity = service.caller(identity)
+        self.collection = service.require(collection, "write", identity=self.identity)
+        self.action = action  # what the audit trail calls this run: ingest, upload, reindex
         self.password = password
         self.progress = progress or NullProgress()
         self.workers = workers
@@ -129,6 +133,9 @@ class IngestJob:
         try:
             with index.writing(self.service.settings.lock_timeout, on_wait=self.progress.message):
                 self._run_locked(sources, prune, report)
+                if report.added or report.updated or report.removed:
+                    self.service.record(self.action, self.collection, identity=self.identity,
+                                        added=report.added, updated=report.updated, removed=report.removed)
         finally:
             self.progress.close()
         report.seconds = time.perf_counter() - began

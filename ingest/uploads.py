@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ingest.pipeline import SUPPORTED, UPLOAD_PREFIX, IngestJob, IngestReport, NullProgress, ProgressSink, Source
+from rag.access import Identity
 from rag.errors import DocumentNotFoundError, LoadError
 from rag.service import Service
 from rag.types import DocumentInfo
@@ -56,14 +57,16 @@ def upload_name(raw: str) -> str:
 
 
 def ingest_uploads(service: Service, collection: str | None, uploads: Sequence[Upload], *,
-                   password: str | None = None, progress: ProgressSink | None = None) -> IngestReport:
+                   password: str | None = None, progress: ProgressSink | None = None,
+                   identity: Identity | None = None) -> IngestReport:
     """Check, stage and ingest uploaded files through the same job as ``rag ingest``; keep those indexed.
 
     Files over RAG_MAX_UPLOAD_MB, of an unsupported type, or named twice are reported as failed and
     never written. ``progress`` hears about every file, including those refused before the job runs.
+    The caller must hold ``write`` on the collection (checked before anything is written).
     """
     progress = progress or NullProgress()
-    col = service.collection(collection)
+    col = service.require(collection, "write", identity=identity)
     report = IngestReport()
     limit = service.settings.max_upload_mb
     accepted: dict[str, Upload] = {}
@@ -97,7 +100,8 @@ def ingest_uploads(service: Service, collection: str | None, uploads: Sequence[U
             sources.append(Source(file, UPLOAD_PREFIX + name, name))
         for name, reason in refused:
             report.failed.append({"path": name, "reason": reason})
-        job = IngestJob(service, col, password=password or None, progress=_Prepend(progress, refused))
+        job = IngestJob(service, col, password=password or None, progress=_Prepend(progress, refused),
+                        identity=identity, action="upload")
         job.run(sources, report=report)  # takes the index's write lock: other writers wait their turn
         kept = {*report.added, *report.updated, *report.unchanged}
         for src in sources:
@@ -133,9 +137,10 @@ class _Prepend:
         self.inner.close()
 
 
-def documents_sources(service: Service, collection: str | None, shas: Collection[str]) -> dict[str, list[Source]]:
+def documents_sources(service: Service, collection: str | None, shas: Collection[str], *,
+                      identity: Identity | None = None) -> dict[str, list[Source]]:
     """For each of these documents, the files it can be read again from: kept uploads, paths still there."""
-    col = service.collection(collection)
+    col = service.require(collection, "read", identity=identity)
     found: dict[str, list[Source]] = {sha: [] for sha in shas}
     if not service.index.exists(col):
         return found
@@ -153,20 +158,21 @@ def documents_sources(service: Service, collection: str | None, shas: Collection
     return found
 
 
-def document_sources(service: Service, collection: str | None, sha: str) -> list[Source]:
+def document_sources(service: Service, collection: str | None, sha: str, *,
+                     identity: Identity | None = None) -> list[Source]:
     """The files one document can be read again from."""
-    return documents_sources(service, collection, {sha})[sha]
+    return documents_sources(service, collection, {sha}, identity=identity)[sha]
 
 
 def reingest_document(service: Service, collection: str | None, sha: str,
-                      progress: ProgressSink | None = None) -> IngestReport:
+                      progress: ProgressSink | None = None, *, identity: Identity | None = None) -> IngestReport:
     """Read a document again from its files and index it afresh (after a parser or chunker upgrade).
 
     The old version is removed first, under the same write lock, so even unchanged bytes are parsed
     again; should the new parse fail, the report says why and the file stays available to retry.
     """
-    col = service.collection(collection)
-    sources = document_sources(service, col, sha)
+    col = service.require(collection, "write", identity=identity)
+    sources = document_sources(service, col, sha, identity=identity)
     if not sources:
         raise DocumentNotFoundError(
             "the document's file is no longer available (it was not uploaded here, or it was moved): "
@@ -176,14 +182,15 @@ def reingest_document(service: Service, collection: str | None, sha: str,
     waiting = (progress or NullProgress()).message
     with index.writing(service.settings.lock_timeout, on_wait=waiting):
         index.remove(col, [sha])
-        return IngestJob(service, col, progress=progress).run(sources)
+        return IngestJob(service, col, progress=progress, identity=identity, action="reindex").run(sources)
 
 
-def remove_document(service: Service, collection: str | None, sha: str) -> list[DocumentInfo]:
+def remove_document(service: Service, collection: str | None, sha: str, *,
+                    identity: Identity | None = None) -> list[DocumentInfo]:
     """Remove a document from the collection and delete the uploaded files kept for it."""
-    col = service.collection(collection)
+    col = service.require(collection, "write", identity=identity)
     keys = [p.path for p in service.index.catalog(col).paths() if p.sha == sha] if service.index.exists(col) else []
-    removed = service.remove_document(sha, col)
+    removed = service.remove_document(sha, col, identity=identity)
     for key in keys:
         if key.startswith(UPLOAD_PREFIX):
             file = uploads_dir(service, col) / upload_name(key.removeprefix(UPLOAD_PREFIX))

@@ -56,9 +56,10 @@ def handle(args: argparse.Namespace) -> int:
 def build_answerer(settings: Settings, collection: str) -> Answerer:
     """The one seam to the index: ``Service.from_settings(settings).retriever(collection)``."""
     from rag.answerer import Answerer
+    from rag.cli.common import cli_identity
     from rag.service import Service  # the index; imported here so `rag --help` stays fast
 
-    retriever = Service.from_settings(settings).retriever(collection)
+    retriever = Service.from_settings(settings).retriever(collection, identity=cli_identity(settings))
     return Answerer.from_settings(settings, retriever)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from rag.access import Identity
 from rag.errors import SettingsError
 from rag.sanitize import strip_control
 from rag.settings import Settings
@@ -33,6 +34,22 @@ def load_settings(args: argparse.Namespace, **overrides: Any) -> Settings:
             f"{_variable(err['loc'])}: {err['msg']} (got {err.get('input')!r})" for err in exc.errors()
         )
         raise SettingsError(f"invalid settings: {problems}") from None
+
+
+_told_operator = False
+
+
+def cli_identity(settings: Settings) -> Identity:
+    """Who a command acts as: the local user, or in department mode the operator (an administrator of
+    every collection), which is said once on stderr."""
+    global _told_operator
+    if settings.mode == "personal":
+        return Identity.local()
+    if not _told_operator:
+        print("rag: department mode: acting as the operator, an administrator of every collection",
+              file=sys.stderr)
+        _told_operator = True
+    return Identity.operator()
 
 
 def _variable(loc: tuple[Any, ...]) -> str:

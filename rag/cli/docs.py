@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from rag.cli.common import add_collection, add_json, load_settings, print_json, safe
+from rag.cli.common import add_collection, add_json, cli_identity, load_settings, print_json, safe
 from rag.service import Service
 
 
@@ -28,7 +28,7 @@ def register(sub: Any) -> None:
 
 def run_list(args: argparse.Namespace) -> int:
     service = Service.from_settings(load_settings(args))
-    docs = service.documents()
+    docs = service.documents(identity=cli_identity(service.settings))
     if args.json:
         print_json({"collection": service.collection(None), "documents": [d.to_json() for d in docs]})
         return 0
@@ -47,7 +47,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_remove(args: argparse.Namespace) -> int:
     service = Service.from_settings(load_settings(args))
-    removed = service.remove_document(args.name)
+    removed = service.remove_document(args.name, identity=cli_identity(service.settings))
     if args.json:
         print_json({"removed": [d.name for d in removed]})
     else:
@@ -58,7 +58,7 @@ def run_remove(args: argparse.Namespace) -> int:
 
 def run_collections(args: argparse.Namespace) -> int:
     service = Service.from_settings(load_settings(args))
-    names = service.index.collections()
+    names = [n for n in service.collections(identity=cli_identity(service.settings)) if service.index.exists(n)]
     if args.json:
         print_json({"collections": names})
     else:

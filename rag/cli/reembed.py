@@ -7,7 +7,7 @@ import sys
 import time
 from typing import Any
 
-from rag.cli.common import add_collection, add_json, load_settings, print_json
+from rag.cli.common import add_collection, add_json, cli_identity, load_settings, print_json
 from rag.service import Service
 from rag.types import DocumentInfo
 
@@ -24,7 +24,8 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     service = Service.from_settings(load_settings(args))
     collection = service.collection(None)
-    docs = service.documents()
+    identity = cli_identity(service.settings)
+    docs = service.documents(identity=identity)
     passages = sum(d.chunks for d in docs)
     recorded = service.index.catalog(collection).get_meta("embedder") if docs else None
     target = service.embedder.name
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
             bar.update(chunks)
 
     try:
-        done = service.reembed(on_document=on_document)
+        done = service.reembed(on_document=on_document, identity=identity)
     finally:
         if bar is not None:
             bar.close()

@@ -5,7 +5,17 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from rag.cli.common import add_collection, add_json, excerpt, load_settings, pages, positive, print_json, safe
+from rag.cli.common import (
+    add_collection,
+    add_json,
+    cli_identity,
+    excerpt,
+    load_settings,
+    pages,
+    positive,
+    print_json,
+    safe,
+)
 from rag.service import Service
 
 
@@ -22,7 +32,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     service = Service.from_settings(load_settings(args))
-    hits = service.search(args.question, k=args.k, method=args.method)
+    hits = service.search(args.question, k=args.k, method=args.method, identity=cli_identity(service.settings))
     if args.json:
         print_json({"query": args.question, "hits": [h.to_json() for h in hits]})
         return 0
