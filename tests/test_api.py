@@ -42,6 +42,7 @@ class World:
 
     def __init__(self, server: LiveServer, stub: OllamaStub, service: Service, keys: dict[str, str]) -> None:
         self.server, self.stub, self.service, self.keys = server, stub, service, keys
+        self.cleanup: list[Any] = []
 
     def http(self, who: str | None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {self.keys[who]}"} if who else {}
@@ -68,7 +69,10 @@ def world(tmp_path_factory: pytest.TempPathFactory, embedder: Any, multilingual:
         store = KeyStore.open(data)
         keys = {"ana": store.create("ana@uni.es", ["rrhh"])[1], "luis": store.create("luis@uni.es", ["obras"])[1]}
         with LiveServer(service) as server:
-            yield World(server, stub, service, keys)
+            world = World(server, stub, service, keys)
+            yield world
+            for close in world.cleanup:
+                close()
 
 
 def _one_line_error(response: httpx.Response, status: int) -> str:
@@ -82,6 +86,7 @@ def _one_line_error(response: httpx.Response, status: int) -> str:
 # -- OpenAI-compatible ------------------------------------------------------------------------------
 def test_openai_client_lists_models_and_chats_whole_and_streamed(world: World) -> None:
     client = world.openai("ana")
+    world.cleanup.append(client.close)
     assert [m.id for m in client.models.list()] == ["rag:rrhh"]
 
     reply = client.chat.completions.create(
@@ -166,14 +171,16 @@ def test_no_cross_group_passage_name_or_count_over_any_endpoint(world: World) ->
         for a, b in zip(hidden, missing, strict=True):  # a forbidden collection looks exactly like a missing one
             assert _one_line_error(a, 404).replace("rrhh", "X") == _one_line_error(b, 404).replace("nadaaqui", "X")
         # his own collection: searching the other's words finds only his passages
-        own = call("POST", "/api/search", json={"query": f"nómina marzo {SECRET_RRHH}", "collection": "obras"})
+        own = call("POST", "/api/search", json={"query": "nómina de marzo día 28 código", "collection": "obras"})
         assert {h["source"] for h in own.json()["hits"]} <= {"obras_aviso.txt"}
-        ana_job = world.http("ana").post("/api/collections/rrhh/documents",
-                                         files={"files": ("b.txt", b"Otro aviso de rrhh.")}).json()["job"]["id"]
+        with world.http("ana") as ana:
+            ana_job = ana.post("/api/collections/rrhh/documents",
+                               files={"files": ("b.txt", b"Otro aviso de rrhh.")}).json()["job"]["id"]
         assert _one_line_error(call("GET", f"/api/jobs/{ana_job}"), 404)
         assert call("GET", "/api/jobs").json() == {"jobs": []}
         with pytest.raises(openai.NotFoundError):
-            world.openai("luis").chat.completions.create(model="rag:rrhh", messages=[{"role": "user", "content": "x"}])
+            with world.openai("luis") as luis_ai:
+                luis_ai.chat.completions.create(model="rag:rrhh", messages=[{"role": "user", "content": "x"}])
     everything = "\n".join(seen)
     assert SECRET_RRHH not in everything and "rrhh_aviso" not in everything and "b.txt" not in everything
 
@@ -186,7 +193,8 @@ def test_bad_requests_get_their_status_and_one_line(world: World) -> None:
         assert anon.get("/health").json()["status"] == "ok"
         assert anon.get("/docs").status_code == 200 and "/v1/chat/completions" in anon.get("/openapi.json").text
     with pytest.raises(openai.AuthenticationError):
-        openai.OpenAI(base_url=world.server.url + "/v1", api_key="wrong", max_retries=0).models.list()
+        with openai.OpenAI(base_url=world.server.url + "/v1", api_key="wrong", max_retries=0) as wrong:
+            wrong.models.list()
     with world.http("ana") as client:
         _one_line_error(client.post("/v1/chat/completions", json={"model": "rag:rrhh"}), 422)
         _one_line_error(client.post("/api/ask", content=b"{not json", headers={"Content-Type": "application/json"}),
@@ -200,25 +208,29 @@ def test_bad_requests_get_their_status_and_one_line(world: World) -> None:
             assert "1 MB" in _one_line_error(client.post("/api/collections/rrhh/documents", files={"files": big}), 413)
         finally:
             world.service.settings.max_upload_mb = 200
-        luis_denied = world.http("luis").delete("/api/collections/obras/documents/nada.txt")
-        _one_line_error(luis_denied, 404)
+        with world.http("luis") as luis:
+            _one_line_error(luis.delete("/api/collections/obras/documents/nada.txt"), 404)
 
 
 def test_saturated_server_answers_503_with_retry_after(world: World) -> None:
     runtime = world.server.runtime
     saved, runtime.slots = runtime.slots, AnswerSlots(1, 0.3)
+    world.stub.reply = lambda messages: "palabra " * 200 + "[1]"
     world.stub.token_delay = 0.05
     try:
         body = {"question": "¿Cuándo se paga la nómina?", "collection": "rrhh", "stream": True}
-        with world.http("ana") as busy, busy.stream("POST", "/api/ask", json=body) as holding:
-            next(holding.iter_lines())  # the one slot is taken while this answer streams
-            refused = world.http("ana").post("/api/ask", json={"question": "otra", "collection": "rrhh"})
-            assert _one_line_error(refused, 503) and int(refused.headers["Retry-After"]) >= 1
-            chat = world.http("ana").post("/v1/chat/completions", json={
-                "model": "rag:rrhh", "messages": [{"role": "user", "content": "otra"}]})
-            _one_line_error(chat, 503)
+        with world.http("ana") as client, client.stream("POST", "/api/ask", json=body) as holding:
+            lines = holding.iter_lines()  # kept: a dropped iterator closes the response (a disconnect)
+            next(lines)  # the one slot is taken while this answer streams
+            with world.http("ana") as other:
+                refused = other.post("/api/ask", json={"question": "otra", "collection": "rrhh"})
+                assert _one_line_error(refused, 503) and int(refused.headers["Retry-After"]) >= 1
+                chat = other.post("/v1/chat/completions", json={
+                    "model": "rag:rrhh", "messages": [{"role": "user", "content": "otra"}]})
+                _one_line_error(chat, 503)
     finally:
         runtime.slots = saved
+        world.stub.reply = OllamaStub().reply
         world.stub.token_delay = 0.0
 
 
@@ -239,7 +251,8 @@ def test_a_client_that_hangs_up_stops_the_generation(world: World) -> None:
     finally:
         world.stub.reply = OllamaStub().reply
         world.stub.token_delay = 0.0
-    ok = world.http("ana").post("/api/ask", json={"question": "¿La nómina?", "collection": "rrhh"})
+    with world.http("ana") as client:
+        ok = client.post("/api/ask", json={"question": "¿La nómina?", "collection": "rrhh"})
     assert ok.status_code == 200  # and its slot was given back
 
 
@@ -249,7 +262,8 @@ def test_ollama_timeout_is_504(world: World) -> None:
     runtime._generators.clear()
     world.stub.delay = 2.0
     try:
-        response = world.http("ana").post("/api/ask", json={"question": "¿La nómina?", "collection": "rrhh"})
+        with world.http("ana") as client:
+            response = client.post("/api/ask", json={"question": "¿La nómina?", "collection": "rrhh"})
         assert "RAG_REQUEST_TIMEOUT" in _one_line_error(response, 504)
     finally:
         world.stub.delay = 0.0
