@@ -61,8 +61,9 @@ def world(tmp_path_factory: pytest.TempPathFactory, embedder: Any, multilingual:
                             _env_file=None)  # type: ignore[call-arg]
         service = Service(settings, embedder=embedder, multilingual=multilingual)
         op = Identity.operator()
-        for col, group, text in [("rrhh", "rrhh", f"La nómina de marzo se paga el día 28. Código {SECRET_RRHH}."),
-                                 ("obras", "obras", f"La obra del edificio B termina en junio. Código {SECRET_OBRAS}.")]:
+        for col, group, text in [
+                ("rrhh", "rrhh", f"La nómina de marzo se paga el día 28. Código {SECRET_RRHH}."),
+                ("obras", "obras", f"La obra del edificio B termina en junio. Código {SECRET_OBRAS}.")]:
             service.create_collection(col, identity=op, group=group)
             report = ingest_uploads(service, col, [Upload(f"{col}_aviso.txt", text.encode())], identity=op)
             assert report.added, report.failed
@@ -178,9 +179,8 @@ def test_no_cross_group_passage_name_or_count_over_any_endpoint(world: World) ->
                                files={"files": ("b.txt", b"Otro aviso de rrhh.")}).json()["job"]["id"]
         assert _one_line_error(call("GET", f"/api/jobs/{ana_job}"), 404)
         assert call("GET", "/api/jobs").json() == {"jobs": []}
-        with pytest.raises(openai.NotFoundError):
-            with world.openai("luis") as luis_ai:
-                luis_ai.chat.completions.create(model="rag:rrhh", messages=[{"role": "user", "content": "x"}])
+        with pytest.raises(openai.NotFoundError), world.openai("luis") as luis_ai:
+            luis_ai.chat.completions.create(model="rag:rrhh", messages=[{"role": "user", "content": "x"}])
     everything = "\n".join(seen)
     assert SECRET_RRHH not in everything and "rrhh_aviso" not in everything and "b.txt" not in everything
 
@@ -192,9 +192,9 @@ def test_bad_requests_get_their_status_and_one_line(world: World) -> None:
         _one_line_error(anon.get("/v1/models", headers={"Authorization": "Bearer rag_0000aaaa_" + "x" * 43}), 401)
         assert anon.get("/health").json()["status"] == "ok"
         assert anon.get("/docs").status_code == 200 and "/v1/chat/completions" in anon.get("/openapi.json").text
-    with pytest.raises(openai.AuthenticationError):
-        with openai.OpenAI(base_url=world.server.url + "/v1", api_key="wrong", max_retries=0) as wrong:
-            wrong.models.list()
+    wrong = openai.OpenAI(base_url=world.server.url + "/v1", api_key="wrong", max_retries=0)
+    with pytest.raises(openai.AuthenticationError), wrong:
+        wrong.models.list()
     with world.http("ana") as client:
         _one_line_error(client.post("/v1/chat/completions", json={"model": "rag:rrhh"}), 422)
         _one_line_error(client.post("/api/ask", content=b"{not json", headers={"Content-Type": "application/json"}),
