@@ -17,6 +17,7 @@ import logging
 import secrets
 import sqlite3
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -178,7 +179,7 @@ class JobProgress:
     def __init__(self, store: JobStore, job: Job) -> None:
         self.store = store
         self.job = job
-        self._base = 0
+        self._saved = 0.0
 
     def start(self, files: int) -> None:
         self.job.state = "running"
@@ -194,7 +195,8 @@ class JobProgress:
 
     def chunks(self, done: int) -> None:
         self.job.passages = done
-        if done % 256 == 0:
+        if time.monotonic() - self._saved >= 1.0:  # at most one write a second
+            self._saved = time.monotonic()
             self.store.update(self.job)
 
     def message(self, text: str) -> None:
