@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     report = IngestReport()
     sources = discover(args.paths, report)
     progress = BarProgress() if sys.stderr.isatty() and not args.json else LineProgress()
-    job = IngestJob(service, password=args.password, progress=progress, workers=max(0, args.workers),
+    job = IngestJob(service, args.collection, password=args.password, progress=progress, workers=max(0, args.workers),
                     identity=cli_identity(service.settings))
     job.run(sources, prune=args.prune, report=report)
     if args.json:

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from rag.access import AccessControl, Identity
-from rag.errors import ConversationNotFoundError
+from rag.errors import CollectionNotFoundError, ConversationNotFoundError
 from rag.store.access import AccessDB, now
 from rag.types import Answer, Citation, Hit, Turn
 
@@ -95,7 +95,10 @@ class ConversationStore:
 
     def append(self, identity: Identity, conversation_id: str | None, collection: str, answer: Answer) -> str:
         """Keep one answered question: in a new conversation (``conversation_id`` None) or the caller's
-        own one; returns the conversation's id. The caller has checked that ``identity`` reads ``collection``."""
+        own one; returns the conversation's id. Refused (CollectionNotFoundError) for a collection the caller
+        may not read."""
+        if not self.access.can(identity, collection, "read"):
+            raise CollectionNotFoundError(collection)
         stamp = now()
         with self.db.write() as conn:
             if conversation_id is None:

@@ -49,9 +49,8 @@ class CollectionNotFoundError(RagError):
     def __init__(self, name: str, available: list[str] | None = None) -> None:
         self.name = name
         self.available = available or []
-        listed = ", ".join(self.available) if self.available else "none yet"
-        super().__init__(f"there is no collection {name!r} (collections: {listed}); "
-                         "see `rag docs collections`")
+        listed = "" if available is None else f" (collections: {', '.join(available) or 'none yet'})"
+        super().__init__(f"there is no collection {name!r}{listed}; see `rag docs collections`")
 
 
 class AccessDeniedError(RagError):

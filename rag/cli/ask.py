@@ -15,7 +15,7 @@ from rag.cli.common import add_collection, load_settings, positive
 from rag.language import detect_language
 from rag.prompts import UNSUPPORTED
 from rag.sanitize import strip_control
-from rag.settings import Settings
+from rag.settings import Settings, validate_collection
 from rag.text import collapse
 from rag.types import Answer, Citation
 
@@ -45,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def handle(args: argparse.Namespace) -> int:
     """Build settings and the answerer, then answer."""
     settings = load_settings(args, **({"model": args.model} if args.model else {}))
-    collection = settings.collection
+    collection = validate_collection(args.collection or settings.collection)
     answerer = build_answerer(settings, collection)
     try:
         return run(answerer, args.question, k=args.k, as_json=args.json)

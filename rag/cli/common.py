@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from rag.access import Identity
 from rag.errors import SettingsError
 from rag.sanitize import strip_control
-from rag.settings import Settings
+from rag.settings import Settings, validate_collection
 
 
 def add_collection(parser: argparse.ArgumentParser) -> None:
@@ -24,9 +24,11 @@ def add_json(parser: argparse.ArgumentParser) -> None:
 
 
 def load_settings(args: argparse.Namespace, **overrides: Any) -> Settings:
-    """Settings from the environment, with the command's --collection; a bad value is one clear line."""
+    """Settings from the environment; a bad value is one clear line. The command's --collection is checked
+    here but stays the command's: only RAG_COLLECTION names the default one, which exists before its first
+    document, so a mistyped --collection is an error (CollectionNotFoundError), never a new, empty collection."""
     if getattr(args, "collection", None):
-        overrides["collection"] = args.collection
+        validate_collection(args.collection)
     try:
         return Settings(**overrides)
     except ValidationError as exc:  # a bad RAG_* variable or option

@@ -28,12 +28,12 @@ def register(sub: Any) -> None:
 
 def run_list(args: argparse.Namespace) -> int:
     service = Service.from_settings(load_settings(args))
-    docs = service.documents(identity=cli_identity(service.settings))
+    docs = service.documents(args.collection, identity=cli_identity(service.settings))
     if args.json:
-        print_json({"collection": service.collection(None), "documents": [d.to_json() for d in docs]})
+        print_json({"collection": service.collection(args.collection), "documents": [d.to_json() for d in docs]})
         return 0
     if not docs:
-        print(f"Collection {service.collection(None)!r} is empty. Add files with `rag ingest PATH`.")
+        print(f"Collection {service.collection(args.collection)!r} is empty. Add files with `rag ingest PATH`.")
         return 0
     width = max(len(d.name) for d in docs)
     print(f"{'name'.ljust(width)}  pages  chunks  ingested (UTC)             sha256")
@@ -47,7 +47,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_remove(args: argparse.Namespace) -> int:
     service = Service.from_settings(load_settings(args))
-    removed = service.remove_document(args.name, identity=cli_identity(service.settings))
+    removed = service.remove_document(args.name, args.collection, identity=cli_identity(service.settings))
     if args.json:
         print_json({"removed": [d.name for d in removed]})
     else:

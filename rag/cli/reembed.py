@@ -23,9 +23,9 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     service = Service.from_settings(load_settings(args))
-    collection = service.collection(None)
+    collection = service.collection(args.collection)
     identity = cli_identity(service.settings)
-    docs = service.documents(identity=identity)
+    docs = service.documents(collection, identity=identity)
     passages = sum(d.chunks for d in docs)
     recorded = service.index.catalog(collection).get_meta("embedder") if docs else None
     target = service.embedder.name
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
             bar.update(chunks)
 
     try:
-        done = service.reembed(on_document=on_document, identity=identity)
+        done = service.reembed(collection, on_document=on_document, identity=identity)
     finally:
         if bar is not None:
             bar.close()

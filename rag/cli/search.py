@@ -32,7 +32,8 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     service = Service.from_settings(load_settings(args))
-    hits = service.search(args.question, k=args.k, method=args.method, identity=cli_identity(service.settings))
+    hits = service.search(args.question, args.collection, k=args.k, method=args.method,
+                          identity=cli_identity(service.settings))
     if args.json:
         print_json({"query": args.question, "hits": [h.to_json() for h in hits]})
         return 0
