@@ -94,6 +94,6 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> JSONResponse:
-        log.error("internal error on %s %s: %s", request.method, request.url.path, type(exc).__name__,
-                  exc_info=exc)
+        route = getattr(request.scope.get("route"), "path", "?")  # the template: no names from the request
+        log.error("internal error on %s %s: %s", request.method, route, type(exc).__name__, exc_info=exc)
         return error_response(500, "internal error: see the server's log")
