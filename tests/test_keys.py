@@ -67,3 +67,31 @@ def test_cli_creates_lists_and_revokes(tmp_path, settings) -> None:
     assert rag("list")["keys"] == []
     conn = sqlite3.connect(settings.data_dir / KEYS_FILE)
     assert conn.execute("SELECT count(*) FROM keys").fetchone() == (1,)
+
+
+def test_who_a_request_is_in_each_mode(tmp_path) -> None:
+    from pydantic import SecretStr
+
+    from api.auth import Authenticator
+    from api.errors import ApiError
+    from rag.settings import Settings
+
+    store = KeyStore.open(tmp_path)
+    personal = Authenticator(Settings(data_dir=tmp_path, _env_file=None), store)
+    assert personal.identify(None).user == "local"  # no key anywhere: loopback's one user
+    _, secret = store.create("ana@uni.es", ["rrhh"])
+    with pytest.raises(ApiError) as refused:
+        personal.identify(None)  # a key exists now: every request needs one
+    assert refused.value.status == 401
+    assert personal.identify(f"Bearer {secret}").user == "local"  # in personal mode, as the local user
+    personal.settings.api_key = SecretStr("operator-key")
+    assert personal.identify("Bearer operator-key").admin
+    department = Authenticator(Settings(data_dir=tmp_path, mode="department", cookie_secret="x" * 40,
+                                        admin_groups=["secretaria"], _env_file=None), store)
+    ana = department.identify(f"bearer {secret}")
+    assert (ana.user, ana.groups, ana.admin) == ("ana@uni.es", frozenset({"rrhh"}), False)
+    _, boss = store.create("jefa@uni.es", ["secretaria"])
+    assert department.identify(f"Bearer {boss}").admin  # the settings' rule, as at sign-in
+    for bad in [None, "Bearer operator-key", "Basic " + secret, f"Bearer {secret}x"]:
+        with pytest.raises(ApiError):
+            department.identify(bad)
