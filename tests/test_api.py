@@ -169,6 +169,9 @@ def test_no_cross_group_passage_name_or_count_over_any_endpoint(world: World) ->
             bucket.append(call("POST", f"/api/collections/{col}/documents", files={"files": ("a.txt", b"hola")}))
             bucket.append(call("POST", "/v1/chat/completions", json={
                 "model": f"rag:{col}", "messages": [{"role": "user", "content": "nómina"}]}))
+            bucket.append(call("POST", "/api/ask", json={"question": "nómina", "collection": col, "stream": True}))
+            bucket.append(call("POST", "/v1/chat/completions", json={
+                "model": col, "stream": True, "messages": [{"role": "user", "content": "nómina"}]}))
         for a, b in zip(hidden, missing, strict=True):  # a forbidden collection looks exactly like a missing one
             assert _one_line_error(a, 404).replace("rrhh", "X") == _one_line_error(b, 404).replace("nadaaqui", "X")
         # his own collection: searching the other's words finds only his passages
