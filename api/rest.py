@@ -27,7 +27,7 @@ from rag.types import Answer, Turn
 
 router = APIRouter(prefix="/api", tags=["REST"])
 
-MAX_FILES = 100  # per upload request
+MAX_FILES = 20  # per upload request (each is held in memory until its job runs)
 
 
 class SearchRequest(BaseModel):
