@@ -23,6 +23,7 @@ COPY pyproject.toml README.md ./
 COPY rag ./rag
 COPY ingest ./ingest
 COPY ui ./ui
+COPY api ./api
 RUN pip install . "chromadb==${CHROMA_VERSION}" && rm -rf build *.egg-info
 
 # A non-root user that owns the data directory. A new named volume mounted on /data starts as a copy of
@@ -43,7 +44,7 @@ ENV HF_HUB_OFFLINE=1 \
 USER rag
 WORKDIR /home/rag
 
-EXPOSE 8501
+EXPOSE 8501 8502
 
 # slim has no curl: ask Streamlit's health endpoint with Python's standard library.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \

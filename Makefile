@@ -40,7 +40,7 @@ test-fast: setup
 	$(PY) -m pytest -m "not slow and not browser"
 
 lint: setup
-	$(VENV)/bin/ruff check rag ingest ui tests benchmarks
+	$(VENV)/bin/ruff check rag ingest ui api tests benchmarks
 	$(VENV)/bin/mypy
 
 # Figures and how to read them: docs/benchmarks.md. Indexes they build are cached under rag_data/bench.
@@ -49,6 +49,7 @@ bench: setup
 	$(PY) benchmarks/answer_latency.py
 	$(PY) benchmarks/abstention.py
 	$(PY) benchmarks/query.py
+	$(PY) benchmarks/api_load.py
 
 clean:
 	rm -rf $(VENV) rag_data .pytest_cache

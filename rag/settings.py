@@ -94,6 +94,15 @@ class Settings(BaseSettings):
     parse_timeout: float = Field(default=60.0, gt=0, description="Seconds allowed to parse one file.")
     parse_memory_mb: int = Field(default=2048, ge=256, description="Memory cap for parsing one file.")
     lock_timeout: float = Field(default=600.0, ge=0, description="Seconds an ingest waits for another.")
+    # -- the HTTP API (rag serve) -----------------------------------------------------------------
+    api_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="Personal mode: the one key the HTTP API asks for (empty: none, unless `rag keys` made some).",
+    )
+    api_max_answers: int = Field(default=4, ge=1, description="Answers the HTTP API generates at once.")
+    api_queue_timeout: float = Field(
+        default=20.0, ge=0, description="Seconds a request waits for an answer slot before a 503 with Retry-After."
+    )
     max_upload_mb: int = Field(default=200, ge=1, description="Largest file the web page accepts.")
     allow_downloads: bool = Field(
         default=False, description="Let Hugging Face download models (off: fully offline)."

@@ -10,6 +10,8 @@ counters), /api/embed. Unknown models get Ollama's own 404 bodies. Behaviour is 
     stub.fail_status = 500    # answer chat/generate with {"error": stub.fail_message}
     stub.replies["llama3.1:8b"] = ...  # one model answers differently from the others
     stub.cards["llama3.1:8b"] = {"license": "LLAMA 3.1 COMMUNITY LICENSE…", "parameter_size": "8.0B"}
+    stub.token_delay = 0.02   # a fixed token rate: sleep between streamed chunks (benchmarks, disconnects)
+    stub.streams_closed       # streamed answers whose client hung up before the end (counted)
 """
 
 from __future__ import annotations
@@ -61,6 +63,8 @@ class OllamaStub:
     fail_message: str = "llama runner process has terminated: exit status 2"
     stream_error_after: int | None = None  # send an in-stream {"error": ...} line after this many chunks
     done_reason: str = "stop"
+    token_delay: float = 0.0
+    streams_closed: int = 0
     embed_dim: int = 16
     replies: dict[str, Reply] = field(default_factory=dict)  # per model (full name); others use ``reply``
     # per model: what /api/tags and /api/show say ("license", "family", "parameter_size", "parameter_count",

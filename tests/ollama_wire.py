@@ -189,13 +189,20 @@ def handler_for(stub: OllamaStub) -> type[BaseHTTPRequestHandler]:
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
             for i, text in enumerate(chunks):
+                if stub.token_delay and i and stub._stopping.wait(stub.token_delay):
+                    return
                 if stub.cut_after is not None and i >= stub.cut_after:
                     self._abort()
                     return
                 if stub.stream_error_after is not None and i >= stub.stream_error_after:
                     self._write_chunk({"error": stub.fail_message})
                     break
-                self._write_chunk(piece(text, False))
+                try:
+                    self._write_chunk(piece(text, False))
+                except OSError:  # the client hung up mid-answer (and so stopped the generation)
+                    stub.streams_closed += 1
+                    self.close_connection = True
+                    return
             else:
                 if stub.cut_after is not None and stub.cut_after >= len(chunks):
                     self._abort()  # every chunk sent, but never the final "done" object

@@ -172,7 +172,7 @@ def default_of(expression: str, variable: str) -> str:
 
 
 def test_the_services_exist():
-    assert {"ollama", "ollama-pull", "chroma", "app", "ingest"} <= set(services())
+    assert {"ollama", "ollama-pull", "chroma", "app", "ingest", "api"} <= set(services())
 
 
 def test_named_volumes_are_declared():
@@ -311,6 +311,25 @@ def test_healthchecks_on_ollama_chroma_and_the_app():
     assert len(docker_health) == 1
     assert "/_stcore/health" in docker_health[0] and ":8501/" in docker_health[0]
     assert "healthcheck" not in svc["app"] or not svc["app"]["healthcheck"].get("disable")
+
+
+def test_the_api_serves_the_same_data_on_loopback_with_a_health_check():
+    svc = services()
+    api, app = svc["api"], svc["app"]
+    assert api["image"] == app["image"] and environment(api) == environment(app)
+    assert ("rag-data", environment(api)["RAG_DATA_DIR"], "rw") in mounts(api)
+    command = api["command"]
+    assert command[:2] == ["rag", "serve"] and command[command.index("--port") + 1] == "8502"
+    assert published(api) == [("127.0.0.1", "8502", "8502")]
+    assert ":8502/health" in healthcheck_text(api)
+    assert depends_on_healthy(api)
+    env = {**REQUIRED_ONLY, "API_BIND": "10.0.0.5", "API_PORT": "9000"}
+    assert published(services(env)["api"]) == [("10.0.0.5", "9000", "8502")]
+    assert "COPY api ./api" in DOCKERFILE.read_text(encoding="utf-8")
+
+
+def depends_on_healthy(service: dict[str, Any]) -> bool:
+    return all(service["depends_on"][name]["condition"] == "service_healthy" for name in ("chroma", "ollama"))
 
 
 def test_app_waits_for_healthy_dependencies():
@@ -454,7 +473,7 @@ def test_dockerfile_environment_is_private_and_matches_compose():
 
 def test_dockerfile_serves_the_web_app_on_8501():
     instructions = dict(dockerfile_instructions())
-    assert instructions["EXPOSE"].split() == ["8501"]
+    assert instructions["EXPOSE"].split() == ["8501", "8502"]  # the web app; the API (its own service)
     command = json.loads(instructions["CMD"])
     assert command[:2] == ["rag", "ui"]
     assert command[command.index("--port") + 1] == "8501"

@@ -14,6 +14,7 @@ if str(ROOT) not in sys.path:
 import streamlit as st  # noqa: E402
 from pydantic import ValidationError  # noqa: E402
 
+from rag.access import Identity  # noqa: E402
 from rag.errors import RagError  # noqa: E402
 from rag.settings import Settings  # noqa: E402
 from ui.auth import account_box, administers, current_identity, department  # noqa: E402
@@ -21,9 +22,10 @@ from ui.components import CSS, md_escape  # noqa: E402
 from ui.conversations import OPEN_CHAT, conversation_list  # noqa: E402
 from ui.i18n import Translator  # noqa: E402
 from ui.sidebar import language_picker, render_sidebar  # noqa: E402
-from ui.state import AppContext, load_service, probe_ollama, set_context, settings_key  # noqa: E402
+from ui.state import AppContext, load_key_store, load_service, probe_ollama, set_context, settings_key  # noqa: E402
 
 VIEWS = Path(__file__).resolve().parent / "views"
+KEY_GROUPS_DONE = "_key_groups_refreshed_for"  # session state: the user whose keys got her groups
 ICON = Path(__file__).resolve().parent / "static" / "icon.png"  # a file: a ":material/…:" icon is fetched from Google
 
 
@@ -39,6 +41,7 @@ def main() -> None:
         st.error(tr("app.settings_error", error=md_escape(str(exc))), icon=":material/settings:")
         st.stop()
     identity = current_identity(settings, tr, language_picker)  # department mode: sign-in page until signed in
+    refresh_key_groups(settings, identity)
     try:
         with st.spinner(tr("app.loading")):
             service = load_service(settings_key(settings), settings)
@@ -67,6 +70,8 @@ def main() -> None:
     if department(settings) and administers(service, identity):
         pages.append(st.Page(VIEWS / "access.py", title=tr("nav.access"), icon=":material/admin_panel_settings:",
                              url_path="access"))
+    if department(settings):
+        pages.append(st.Page(VIEWS / "keys.py", title=tr("nav.keys"), icon=":material/key:", url_path="keys"))
     if department(settings) and identity.admin:
         pages.append(st.Page(VIEWS / "audit.py", title=tr("nav.audit"), icon=":material/history:",
                              url_path="audit"))
@@ -74,6 +79,13 @@ def main() -> None:
     if st.session_state.pop(OPEN_CHAT, False) and page.url_path != "chat":  # a conversation was reopened
         st.switch_page(pages[0])
     page.run()
+
+
+def refresh_key_groups(settings: Settings, identity: Identity) -> None:
+    """Once per browser session, give the user's API keys the groups her sign-in carries now."""
+    if department(settings) and st.session_state.get(KEY_GROUPS_DONE) != identity.user:
+        load_key_store(str(settings.data_dir)).refresh_groups(identity.user, identity.groups)
+        st.session_state[KEY_GROUPS_DONE] = identity.user
 
 
 main()

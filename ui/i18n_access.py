@@ -38,6 +38,7 @@ ACCESS_STRINGS: dict[str, dict[str, str]] = {
         "conv.no_passages": "Ya no tiene acceso a los pasajes citados en esta respuesta.",
         "nav.access": "Permisos",
         "nav.audit": "Registro",
+        "nav.keys": "Claves de la API",
         "grants.title": "Permisos",
         "grants.caption": "Quién puede leer (preguntar, buscar, ver páginas), escribir (subir, eliminar, volver "
                           "a indexar) y administrar (cambiar permisos) cada colección.",
@@ -104,6 +105,7 @@ ACCESS_STRINGS: dict[str, dict[str, str]] = {
         "conv.no_passages": "You no longer have access to the passages this answer cited.",
         "nav.access": "Permissions",
         "nav.audit": "Activity",
+        "nav.keys": "API keys",
         "grants.title": "Permissions",
         "grants.caption": "Who may read (ask, search, see pages), write (upload, remove, re-index) and "
                           "administer (change permissions) each collection.",

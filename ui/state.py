@@ -7,6 +7,7 @@ retrieval and generation; Ollama's status is cached for a few seconds so reruns 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import streamlit as st
 
@@ -14,6 +15,7 @@ from rag.access import Identity
 from rag.answerer import Answerer
 from rag.embedders import Embedder, make_embedder
 from rag.generation import OllamaStatus, ollama_status
+from rag.keys import KeyStore
 from rag.privacy import lock_down
 from rag.service import Service
 from rag.settings import Settings
@@ -71,6 +73,12 @@ def load_answerer(settings_key: str, collection: str, model: str, _service: Serv
     if _service.index.exists(collection):
         _service.index.catalog(collection).postings()
     return answerer
+
+
+@st.cache_resource(show_spinner=False)
+def load_key_store(data_dir: str) -> KeyStore:
+    """The data directory's API keys, opened once per process (the store is thread-safe)."""
+    return KeyStore.open(Path(data_dir))
 
 
 @st.cache_data(ttl=OLLAMA_STATUS_TTL, show_spinner=CHECKING_OLLAMA)
