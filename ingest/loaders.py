@@ -69,19 +69,45 @@ def load_bytes(data: bytes, name: str, password: str | None = None) -> ParsedDoc
         raise LoadError(f"unsupported file type {suffix or '(no extension)'}")
     if not data:
         raise LoadError("empty file")
+    ocr_pages: list[int] = []
+    unreadable: dict[int, bool] = {}
     if suffix == ".pdf":
         # Imported here so that the parent of a sandboxed parse never pays for pypdf.
-        from ingest.pdf import read_pdf
+        from ingest.pdf import read_pdf_pages
 
-        pages, raw_title = read_pdf(data, password)
+        pages, raw_title, unreadable = read_pdf_pages(data, password)
         title = clean_title(raw_title)
+        ocr_pages = _worth_ocr(data, unreadable, password)
     else:
         pages = _text_pages(_decode(data))
         title = markdown_title(pages[0]) if suffix == ".md" else ""
     pages = strip_running_lines(pages)  # headers and footers would repeat in every passage
-    return ParsedDocument(
-        name=name, sha256=hashlib.sha256(data).hexdigest(), pages=pages, title=title, size=len(data)
-    )
+    sha = hashlib.sha256(data).hexdigest()
+    if ocr_pages:
+        from ingest.scans import ScanDocument
+
+        return ScanDocument(name=name, sha256=sha, pages=pages, title=title, size=len(data), ocr_pages=ocr_pages)
+    if not any(pages):
+        from ingest.pdf import NO_TEXT_LAYER, NO_USABLE_TEXT
+
+        raise LoadError(NO_USABLE_TEXT if any(unreadable.values()) else NO_TEXT_LAYER)
+    return ParsedDocument(name=name, sha256=sha, pages=pages, title=title, size=len(data))
+
+
+def _worth_ocr(data: bytes, unreadable: dict[int, bool], password: str | None) -> list[int]:
+    """The pages without usable text that draw something (a blank separator page is not worth OCR)."""
+    if not unreadable:
+        return []
+    from ingest.render import is_blank
+
+    pages = []
+    for index, garbage in sorted(unreadable.items()):
+        try:
+            if garbage or not is_blank(data, index, password):
+                pages.append(index)
+        except LoadError:
+            pages.append(index)  # pdfium could not draw it here; the OCR job will say why
+    return pages
 
 
 def clean_title(raw: str) -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ingest.sandbox import ParserPool
+from ingest.scans import ScanDocument, Waiting, recognise_scans
 from rag.errors import LoadError
 from rag.indexing import Indexer, Pending, Progress, backfill, needs_backfill
 from rag.service import Service
@@ -62,6 +63,7 @@ class ProgressSink(Protocol):
     def start(self, files: int) -> None: ...
     def file_done(self, name: str, status: str, chunks: int = 0, reason: str = "") -> None: ...
     def chunks(self, done: int) -> None: ...
+    def ocr_pages(self, name: str, done: int, total: int) -> None: ...
     def message(self, text: str) -> None: ...
     def close(self) -> None: ...
 
@@ -70,6 +72,7 @@ class NullProgress:
     def start(self, files: int) -> None: ...
     def file_done(self, name: str, status: str, chunks: int = 0, reason: str = "") -> None: ...
     def chunks(self, done: int) -> None: ...
+    def ocr_pages(self, name: str, done: int, total: int) -> None: ...
     def message(self, text: str) -> None: ...
     def close(self) -> None: ...
 
@@ -188,11 +191,18 @@ class IngestJob:
         self.progress.file_done(src.name, "failed", reason=reason)
 
     def _index(self, work: list[tuple[Source, PathRecord | None, PathRecord]], report: IngestReport) -> None:
+        """Parse every file; index the born-digital ones at once and the scans once their pages are read."""
         settings = self.service.settings
         by_file = {src.file: (src, old, rec) for src, old, rec in work}
         by_key = {src.key: (src, old) for src, old, _rec in work}
         indexer = Indexer(self.service.index, self.service.embedder, self.collection,
                           multilingual=self.service.multilingual)
+        waiting: list[Waiting] = []
+
+        def accepted(src: Source, rec: PathRecord, result: ParsedDocument) -> Pending:
+            if result.sha256 != rec.sha:  # the file changed between hashing and parsing
+                rec = dataclasses.replace(rec, sha=result.sha256)
+            return Pending(dataclasses.replace(result, name=src.name), rec)
 
         def parsed() -> Iterable[Pending]:
             with ParserPool(self.workers, settings.parse_timeout, settings.parse_memory_mb) as pool:
@@ -200,11 +210,22 @@ class IngestJob:
                     src, _old, rec = by_file[file]
                     if isinstance(result, LoadError):
                         self._fail(report, src, result.reason)
-                        continue
-                    if result.sha256 != rec.sha:  # the file changed between hashing and parsing
-                        rec = dataclasses.replace(rec, sha=result.sha256)
-                    doc: ParsedDocument = dataclasses.replace(result, name=src.name)
-                    yield Pending(doc, rec)
+                    elif isinstance(result, ScanDocument):  # pages to recognise: after the born-digital files
+                        waiting.append(Waiting(file, result, tag=(src, rec)))
+                    else:
+                        yield accepted(src, rec, result)
+
+        def recognised() -> Iterable[Pending]:
+            for item, result in recognise_scans(settings, waiting, self.password, on_page=page_read):
+                src, rec = item.tag
+                if isinstance(result, LoadError):
+                    self._fail(report, src, result.reason)
+                else:
+                    yield accepted(src, rec, result)
+
+        def page_read(item: Waiting) -> None:
+            src, _rec = item.tag
+            self.progress.ocr_pages(src.name, item.done, item.total)
 
         def written(pending: Pending, chunks: int) -> None:
             assert pending.path is not None
@@ -213,9 +234,13 @@ class IngestJob:
             (report.updated if status == "updated" else report.added).append(src.name)
             self.progress.file_done(src.name, status, chunks)
 
-        def progressed(p: Progress) -> None:
-            self.progress.chunks(p.chunks_done)
+        before = report.chunks
 
-        result = indexer.add(parsed(), on_progress=progressed, on_written=written)
-        report.chunks += result.chunks
-        report.seconds_in_model += result.seconds_in_model
+        def progressed(p: Progress) -> None:
+            self.progress.chunks(before + p.chunks_done)
+
+        for documents in (parsed, recognised):
+            result = indexer.add(documents(), on_progress=progressed, on_written=written)
+            report.chunks += result.chunks
+            report.seconds_in_model += result.seconds_in_model
+            before = report.chunks

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from ingest.sandbox_worker import BOOTSTRAP, load_guarded, resolve_loader, timeout_reason
 from rag.errors import LoadError
@@ -46,12 +47,14 @@ class ParserPool:
 
     ``workers=0`` parses in the calling process without any bound (debugging, tests of a loader).
     ``loader`` names the function that parses one file ('package.module:function', called as
-    ``loader(path, password)``); tests point it at deliberately misbehaving loaders.
+    ``loader(path, password, **options)``); tests point it at deliberately misbehaving loaders, OCR at
+    ``ingest.ocr:recognise_job`` with its languages in ``options``.
     Not thread-safe: one ``parse`` iteration at a time per pool.
     """
 
     def __init__(
-        self, workers: int = 1, timeout: float = 60.0, memory_mb: int = 2048, loader: str = DEFAULT_LOADER
+        self, workers: int = 1, timeout: float = 60.0, memory_mb: int = 2048, loader: str = DEFAULT_LOADER,
+        options: dict[str, Any] | None = None,
     ) -> None:
         if workers < 0:
             raise ValueError("workers must be 0 (in-process) or more")
@@ -62,6 +65,7 @@ class ParserPool:
         self.timeout = timeout
         self.memory_mb = memory_mb
         self.loader = loader
+        self.options = dict(options or {})
         self._slots = [_Slot(index) for index in range(workers)]
         self._busy = False
         self._closed = False
@@ -97,7 +101,7 @@ class ParserPool:
             else:
                 loader = resolve_loader(self.loader)
                 for path in paths:
-                    yield Path(path), load_guarded(loader, Path(path), password, self.memory_mb)
+                    yield Path(path), load_guarded(loader, Path(path), password, self.memory_mb, self.options)
         finally:
             self._busy = False
 
@@ -138,13 +142,13 @@ class ParserPool:
 
     def _submit(self, slot: _Slot, path: Path, password: str | None) -> None:
         if slot.conn is None:
-            slot.start(self.loader, self.memory_mb, self.timeout)
+            slot.start(self.loader, self.memory_mb, self.timeout, self.options)
         assert slot.conn is not None
         try:
             slot.conn.send((str(path), password))
         except OSError:  # the idle worker died since its last file: a fresh one gets the file
             slot.kill()
-            slot.start(self.loader, self.memory_mb, self.timeout)
+            slot.start(self.loader, self.memory_mb, self.timeout, self.options)
             assert slot.conn is not None
             slot.conn.send((str(path), password))
         slot.job = path
@@ -231,7 +235,7 @@ class _Slot:
     job: Path | None = None
     deadline: float = 0.0
 
-    def start(self, loader: str, memory_mb: int, timeout: float) -> None:
+    def start(self, loader: str, memory_mb: int, timeout: float, options: dict[str, Any]) -> None:
         parent_sock, child_sock = socket.socketpair()
         with child_sock:
             self.process = subprocess.Popen(
@@ -244,7 +248,7 @@ class _Slot:
         # Closing our copy of the child's end (``with`` above) is what lets us see EOF when it dies.
         self.conn = Connection(parent_sock.detach())
         self.ready = False
-        self.conn.send(("config", loader, memory_mb, timeout, os.getpid()))
+        self.conn.send(("config", loader, memory_mb, timeout, os.getpid(), options))
         logger.debug("started parser worker %d (pid %d)", self.index, self.process.pid)
 
     def finish(self, result: ParsedDocument | LoadError, kill: bool) -> Result:

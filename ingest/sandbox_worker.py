@@ -2,7 +2,7 @@
 
 Started by ``ingest.sandbox`` as a fresh interpreter (``python -c BOOTSTRAP fd sys.path...``); it never
 imports the parent's ``__main__``. Protocol (pickled tuples over a multiprocessing Connection):
-    parent -> worker: ("config", loader, memory_mb, timeout, parent_pid), then (path, password) per file
+    parent -> worker: ("config", loader, memory_mb, timeout, parent_pid, options), then (path, password) per file
     worker -> parent: ("ready",) | ("fatal", detail) | ("result", document or reason, logs, retire)
 """
 
@@ -19,14 +19,14 @@ import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from rag.errors import LoadError
 from rag.types import ParsedDocument
 
 logger = logging.getLogger(__name__)
 
-Loader = Callable[[Path, str | None], ParsedDocument]
+Loader = Callable[..., ParsedDocument]  # loader(path, password, **options)
 LogRecordData = tuple[str, int, str]  # logger name, level, message: what crosses back to the parent
 
 BOOTSTRAP = (
@@ -55,11 +55,11 @@ def memory_reason(memory_mb: int) -> str:
 
 
 def load_guarded(
-    loader: Loader, path: Path, password: str | None, memory_mb: int
+    loader: Loader, path: Path, password: str | None, memory_mb: int, options: dict[str, Any] | None = None
 ) -> ParsedDocument | LoadError:
     """Run the loader; every outcome becomes a document or a LoadError (bugs are logged with traceback)."""
     try:
-        return loader(path, password)
+        return loader(path, password, **(options or {}))
     except LoadError as exc:
         return exc
     except MemoryError:
@@ -80,7 +80,7 @@ def main(fd: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # belt and braces: it already runs in its own session
     conn = Connection(fd)
     try:
-        _, loader_spec, memory_mb, timeout, parent_pid = conn.recv()
+        _, loader_spec, memory_mb, timeout, parent_pid, options = conn.recv()
     except (EOFError, OSError):
         return
     threading.Thread(target=_watch_parent, args=(parent_pid,), name="parent-watch", daemon=True).start()
@@ -97,17 +97,18 @@ def main(fd: int) -> None:
         conn.send(("fatal", one_line(f"cannot import loader {loader_spec}: {type(exc).__name__}: {exc}")))
         return
     conn.send(("ready",))
-    _serve(conn, loader, memory_mb, timeout, collector)
+    _serve(conn, loader, memory_mb, timeout, collector, options)
 
 
-def _serve(conn: Connection, loader: Loader, memory_mb: int, timeout: float, collector: _Collector) -> None:
+def _serve(conn: Connection, loader: Loader, memory_mb: int, timeout: float, collector: _Collector,
+           options: dict[str, Any]) -> None:
     while True:
         try:
             path, password = conn.recv()
         except (EOFError, OSError):
             return  # the parent closed the pool or died
         _limit_cpu(timeout)
-        result = load_guarded(loader, Path(path), password, memory_mb)
+        result = load_guarded(loader, Path(path), password, memory_mb, options)
         # After a MemoryError the heap may be fragmented or half-built objects linger: start afresh.
         retire = isinstance(result, LoadError) and result.reason == memory_reason(memory_mb)
         payload: ParsedDocument | str = result if isinstance(result, ParsedDocument) else result.reason

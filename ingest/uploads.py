@@ -126,6 +126,9 @@ class _Prepend:
     def chunks(self, done: int) -> None:
         self.inner.chunks(done)
 
+    def ocr_pages(self, name: str, done: int, total: int) -> None:
+        self.inner.ocr_pages(name, done, total)
+
     def message(self, text: str) -> None:
         self.inner.message(text)
 

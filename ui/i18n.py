@@ -91,6 +91,8 @@ STRINGS: dict[Lang, dict[str, str]] = {
         "upload.done_errors": "Indexación terminada, con errores",
         "upload.queued": ":material/schedule: {name} · en espera",
         "upload.working": ":material/hourglass_top: {name} · leyendo e indexando…",
+        "upload.ocr_pages": ":material/document_scanner: {name} · reconociendo el texto (OCR): "
+                            "página {done} de {total}",
         "upload.file_added": ":material/check_circle: {name} · añadido ({chunks} pasajes)",
         "upload.file_updated": ":material/sync: {name} · actualizado ({chunks} pasajes)",
         "upload.file_unchanged": ":material/done_all: {name} · ya estaba en la colección",
@@ -215,6 +217,8 @@ STRINGS: dict[Lang, dict[str, str]] = {
         "upload.done_errors": "Indexing finished, with errors",
         "upload.queued": ":material/schedule: {name} · waiting",
         "upload.working": ":material/hourglass_top: {name} · reading and indexing…",
+        "upload.ocr_pages": ":material/document_scanner: {name} · recognising the text (OCR): "
+                            "page {done} of {total}",
         "upload.file_added": ":material/check_circle: {name} · added ({chunks} passages)",
         "upload.file_updated": ":material/sync: {name} · updated ({chunks} passages)",
         "upload.file_unchanged": ":material/done_all: {name} · already in the collection",
