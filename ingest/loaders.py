@@ -15,7 +15,8 @@ from rag.errors import LoadError
 from rag.text import normalize_page, strip_running_lines
 from rag.types import ParsedDocument
 
-SUPPORTED_SUFFIXES = (".pdf", ".txt", ".md")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")  # scans, read by OCR (ingest.images)
+SUPPORTED_SUFFIXES = (".pdf", ".txt", ".md", *IMAGE_SUFFIXES)
 
 # Titles that authoring tools write when the author wrote none.
 _JUNK_TITLES = {
@@ -71,6 +72,8 @@ def load_bytes(data: bytes, name: str, password: str | None = None) -> ParsedDoc
         raise LoadError("empty file")
     ocr_pages: list[int] = []
     unreadable: dict[int, bool] = {}
+    if suffix in IMAGE_SUFFIXES:
+        return load_image(data, name)
     if suffix == ".pdf":
         # Imported here so that the parent of a sandboxed parse never pays for pypdf.
         from ingest.pdf import read_pdf_pages
@@ -92,6 +95,16 @@ def load_bytes(data: bytes, name: str, password: str | None = None) -> ParsedDoc
 
         raise LoadError(NO_USABLE_TEXT if any(unreadable.values()) else NO_TEXT_LAYER)
     return ParsedDocument(name=name, sha256=sha, pages=pages, title=title, size=len(data))
+
+
+def load_image(data: bytes, name: str) -> ParsedDocument:
+    """A scan as an image file: one empty page per frame, every one awaiting OCR."""
+    from ingest.images import image_frames
+    from ingest.scans import ScanDocument
+
+    frames = image_frames(data)
+    return ScanDocument(name=name, sha256=hashlib.sha256(data).hexdigest(), pages=[""] * frames, size=len(data),
+                        ocr_pages=list(range(frames)))
 
 
 def _worth_ocr(data: bytes, unreadable: dict[int, bool], password: str | None) -> list[int]:

@@ -26,7 +26,7 @@ from rag.types import ParsedDocument
 
 log = logging.getLogger(__name__)
 
-SUPPORTED = frozenset({".pdf", ".txt", ".md"})
+SUPPORTED = frozenset({".pdf", ".txt", ".md", ".png", ".jpg", ".jpeg", ".tif", ".tiff"})
 UPLOAD_PREFIX = "upload:"
 
 
