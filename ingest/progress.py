@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from typing import Any, TextIO
 
+_PAGES_FORMAT = "{desc}: {bar}| {n_fmt}/{total_fmt} pages [{elapsed}<{remaining}]"
+
 
 class LineProgress:
     """One line per file: for logs and pipes."""
@@ -73,7 +75,7 @@ class BarProgress:
         pages_done = sum(d for d, _ in self.ocr.values())
         if self.pages_bar is None:
             self.pages_bar = tqdm(total=total, unit="page", file=self.stream, dynamic_ncols=True, position=1,
-                                  desc="OCR", bar_format="{desc}: {bar}| {n_fmt}/{total_fmt} pages [{elapsed}<{remaining}]")
+                                  desc="OCR", bar_format=_PAGES_FORMAT)
         self.pages_bar.total = max(self.pages_bar.total, sum(t for _, t in self.ocr.values()))
         self.pages_bar.update(pages_done - self.pages_bar.n)
 

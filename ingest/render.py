@@ -76,8 +76,8 @@ def render_pdf_page(data: bytes, index: int, dpi: int = 300, password: str | Non
 def is_blank(data: bytes, index: int, password: str | None = None) -> bool:
     """True when the page draws nothing at all (a separator page): not worth an OCR pass."""
     image, _ = render_pdf_page(data, index, dpi=20, password=password)
-    low, _high = image.getextrema()  # type: ignore[misc]
-    return bool(low >= 245)
+    extrema = image.getextrema()  # (lowest, highest) for a grayscale image
+    return isinstance(extrema[0], int | float) and extrema[0] >= 245
 
 
 def find_text_boxes(data: bytes, index: int, needles: Sequence[str], dpi: int,
