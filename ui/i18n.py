@@ -134,6 +134,10 @@ STRINGS: dict[Lang, dict[str, str]] = {
         "reason.encrypted": "PDF protegido con contraseña: escríbala en «Contraseña del PDF» y vuelva a subirlo",
         "reason.wrong_password": "la contraseña no es correcta",
         "reason.no_text": "no tiene texto que indexar (¿es un escaneo?)",
+        "reason.no_ocr": "es un escaneo y falta Tesseract (el OCR) para leerlo: "
+                         "apt-get install tesseract-ocr tesseract-ocr-spa "
+                         "(macOS: brew install tesseract tesseract-lang)",
+        "reason.ocr_empty": "el OCR no encontró texto en sus páginas",
         "reason.no_usable_text": "el texto no se puede extraer (fuentes sin mapa Unicode)",
         "reason.damaged": "archivo dañado ({detail})",
         "reason.not_pdf": "no es un PDF válido",
@@ -260,6 +264,10 @@ STRINGS: dict[Lang, dict[str, str]] = {
         "reason.encrypted": "password-protected PDF: type it in “PDF password” and upload it again",
         "reason.wrong_password": "the password is not correct",
         "reason.no_text": "has no text to index (a scan?)",
+        "reason.no_ocr": "it is a scan and Tesseract (OCR) is needed to read it: "
+                         "apt-get install tesseract-ocr tesseract-ocr-spa "
+                         "(macOS: brew install tesseract tesseract-lang)",
+        "reason.ocr_empty": "OCR found no text on its pages",
         "reason.no_usable_text": "its text cannot be extracted (fonts without a Unicode map)",
         "reason.damaged": "damaged file ({detail})",
         "reason.not_pdf": "not a valid PDF",
@@ -278,6 +286,9 @@ _REASONS: tuple[tuple[str, str], ...] = (
     ("encrypted with aes", ""),  # a setup problem: the raw reason says what to install
     ("encrypted", "reason.encrypted"),
     ("wrong password", "reason.wrong_password"),
+    ("ocr needs tesseract", "reason.no_ocr"),
+    ("ocr language", ""),  # names the package to install
+    ("no text found by ocr", "reason.ocr_empty"),
     ("no text layer", "reason.no_text"),
     ("no usable text", "reason.no_usable_text"),
     ("damaged", "reason.damaged"),
