@@ -68,6 +68,7 @@ class PageText:
     words: list[Word] = field(default_factory=list)
     rotated: int = 0  # degrees the image was turned (counter-clockwise) before the final reading
     skew: float = 0.0  # degrees it was straightened by
+    image: Image.Image | None = None  # the straightened, upright image the word boxes refer to
 
 
 def language_package(lang: str) -> str:
@@ -104,13 +105,14 @@ def recognise(image: Image.Image, langs: str = DEFAULT_LANGS, dpi: int = DEFAULT
     else:
         skew = 0.0
     best = _read(gray, langs, dpi)
-    best.skew = skew
+    best.skew, best.image = skew, gray
     if best.confidence is not None and best.confidence >= _RETRY_BELOW and len(best.words) >= _MIN_WORDS:
         return best
     turn = _osd_rotation(gray, dpi)
     if turn:
-        again = _read(gray.rotate(turn, expand=True), langs, dpi)
-        again.rotated, again.skew = turn, skew
+        upright = gray.rotate(turn, expand=True)
+        again = _read(upright, langs, dpi)
+        again.rotated, again.skew, again.image = turn, skew, upright
         if _quality(again) > _quality(best):
             best = again
     return best

@@ -8,13 +8,14 @@ Example: render_pdf_page(data, 0, dpi=300).size -> (2550, 3300) for a US Letter 
 
 from __future__ import annotations
 
+import io
 import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pypdfium2 as pdfium
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from rag.errors import LoadError
 
@@ -111,6 +112,23 @@ def find_text_boxes(data: bytes, index: int, needles: Sequence[str], dpi: int,
             textpage.close()
             page.close()
     return boxes
+
+
+def marked_png(image: Image.Image, boxes: Sequence[Box], width: int = 0) -> bytes:
+    """The page image as PNG with ``boxes`` shaded yellow, scaled down to ``width`` pixels if wider."""
+    page = image.convert("RGB")
+    if boxes:
+        shade = Image.new("RGBA", page.size, (0, 0, 0, 0))
+        draw = ImageDraw.Draw(shade)
+        for box in boxes:
+            draw.rectangle((box.left - 2, box.top - 2, box.right + 2, box.bottom + 2), fill=(255, 214, 0, 96),
+                           outline=(230, 160, 0, 200), width=2)
+        page = Image.alpha_composite(page.convert("RGBA"), shade).convert("RGB")
+    if width and page.width > width:
+        page = page.resize((width, max(1, round(page.height * width / page.width))), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    page.save(out, format="PNG", optimize=False)
+    return out.getvalue()
 
 
 def _rects(textpage: pdfium.PdfTextPage, start: int, count: int) -> list[tuple[float, float, float, float]]:

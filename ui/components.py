@@ -19,6 +19,7 @@ from rag.highlight import support_spans
 from rag.service import Service
 from rag.types import Answer, Citation, Hit
 from ui.i18n import Translator
+from ui.page_image import page_ocr, show_ocr_notice, show_page_image
 
 CSS = """
 <style>
@@ -123,10 +124,20 @@ def _doc_sha(citation: Citation, hit: Hit | None) -> str:
 
 
 def show_page(tr: Translator, service: Service, collection: str, doc_sha: str, source: str,
-              page: int, page_end: int, evidence: Sequence[str]) -> None:
-    """Open a dialog with the whole text of the cited page(s), supporting words marked."""
+              page: int, page_end: int, evidence: Sequence[str], passage: str = "") -> None:
+    """Open a dialog with the cited page as an image (the passage marked) beside its text, words marked."""
 
     def body() -> None:
+        ocr, confidence = page_ocr(service, collection, doc_sha, page)
+        image_column, text_column = st.columns(2, gap="medium")
+        with image_column:
+            show_page_image(tr, service, collection, doc_sha, page, passage, ocr)
+        with text_column:
+            if ocr:
+                show_ocr_notice(tr, confidence)
+            page_text_html()
+
+    def page_text_html() -> None:
         parts = []
         for number in range(page, max(page, page_end) + 1):
             text = service.page_text(doc_sha, number, collection)
@@ -157,7 +168,7 @@ def source_card(tr: Translator, service: Service, collection: str, answer: Answe
         if st.button(tr("card.whole_page"), key=f"page-{key}-{citation.n}", icon=":material/article:",
                      type="tertiary"):
             show_page(tr, service, collection, _doc_sha(citation, hit), citation.source, citation.page,
-                      page_end, evidence)
+                      page_end, evidence, passage=hit.text if hit else citation.text)
 
 
 def answer_meta(tr: Translator, answer: Answer) -> None:

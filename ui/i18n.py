@@ -133,6 +133,14 @@ STRINGS: dict[Lang, dict[str, str]] = {
         "docs.error": "No se pudo completar la acción: {error}",
         "reason.encrypted": "PDF protegido con contraseña: escríbala en «Contraseña del PDF» y vuelva a subirlo",
         "reason.wrong_password": "la contraseña no es correcta",
+        "page.drawing": "Dibujando la página…",
+        "page.no_image": "La imagen de la página no está disponible (el archivo original ya no está aquí).",
+        "page.image_caption": "La página tal como está en el archivo.",
+        "page.image_caption_marked": "La página tal como está en el archivo; en amarillo, el pasaje citado.",
+        "page.ocr_notice": "Este texto se reconoció con OCR (confianza media {confidence} %): puede tener errores; "
+                           "compruébelo en la imagen de la página.",
+        "page.ocr_notice_plain": "Este texto se reconoció con OCR: puede tener errores; compruébelo en la imagen "
+                                 "de la página.",
         "reason.no_text": "no tiene texto que indexar (¿es un escaneo?)",
         "reason.no_ocr": "es un escaneo y falta Tesseract (el OCR) para leerlo: "
                          "apt-get install tesseract-ocr tesseract-ocr-spa "
@@ -263,6 +271,14 @@ STRINGS: dict[Lang, dict[str, str]] = {
         "docs.error": "The action could not be completed: {error}",
         "reason.encrypted": "password-protected PDF: type it in “PDF password” and upload it again",
         "reason.wrong_password": "the password is not correct",
+        "page.drawing": "Drawing the page…",
+        "page.no_image": "The page image is not available (the original file is no longer here).",
+        "page.image_caption": "The page as it is in the file.",
+        "page.image_caption_marked": "The page as it is in the file; the cited passage in yellow.",
+        "page.ocr_notice": "This text was recognised by OCR (mean confidence {confidence} %): it may contain "
+                           "errors; check it against the page image.",
+        "page.ocr_notice_plain": "This text was recognised by OCR: it may contain errors; check it against the "
+                                 "page image.",
         "reason.no_text": "has no text to index (a scan?)",
         "reason.no_ocr": "it is a scan and Tesseract (OCR) is needed to read it: "
                          "apt-get install tesseract-ocr tesseract-ocr-spa "
