@@ -13,13 +13,20 @@ import warnings
 
 from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 
+from ingest.loaders import Loaded
 from ingest.render import MAX_PIXELS
+from ingest.sniff import Kind
 from rag.errors import LoadError
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 # Decoding costs a byte or three per pixel before it can be scaled down: beyond this, refuse.
 REFUSE_PIXELS = 4 * MAX_PIXELS
 MAX_FRAMES = 2000
+
+
+def read(data: bytes, kind: Kind, password: str | None) -> Loaded:
+    """The router's reader for scans as images: one empty page per frame, every one awaiting OCR."""
+    frames = image_frames(data)
+    return Loaded([""] * frames, [], "", list(range(frames)))
 
 
 def image_frames(data: bytes) -> int:

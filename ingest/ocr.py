@@ -38,8 +38,8 @@ INSTALL_TESSERACT = ("install Tesseract: apt-get install tesseract-ocr tesseract
 DEFAULT_LANGS = "spa+eng"
 DEFAULT_DPI = 300
 
-# A reading this poor (mean word confidence, 0-1) may be a page fed sideways or upside down: ask OSD.
-_RETRY_BELOW = 0.70
+# A reading this poor (mean word confidence, 0-100) may be a page fed sideways or upside down: ask OSD.
+_RETRY_BELOW = 70.0
 _MIN_WORDS = 8
 _SKEW_MIN_DEGREES = 0.3
 _SKEW_MAX_DEGREES = 10.0
@@ -64,7 +64,7 @@ class PageText:
     """What OCR made of one page image."""
 
     text: str
-    confidence: float | None  # mean word confidence, 0-1; None when no word was found
+    confidence: float | None  # mean word confidence, 0-100 (Tesseract's scale); None when no word was found
     words: list[Word] = field(default_factory=list)
     rotated: int = 0  # degrees the image was turned (counter-clockwise) before the final reading
     skew: float = 0.0  # degrees it was straightened by
@@ -202,7 +202,7 @@ def _read(gray: Image.Image, langs: str, dpi: int) -> PageText:
                           int(data["height"][i]), conf / 100.0))
     if current:
         lines.append(" ".join(current))
-    confidence = round(sum(w.confidence for w in words) / len(words), 3) if words else None
+    confidence = round(100 * sum(w.confidence for w in words) / len(words), 1) if words else None
     return PageText("\n".join(lines), confidence, words)
 
 

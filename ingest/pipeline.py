@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from ingest.sandbox import ParserPool
 from ingest.scans import ScanDocument, Waiting, recognise_scans
+from ingest.sniff import SUFFIXES
 from rag.errors import LoadError
 from rag.indexing import Indexer, Pending, Progress, backfill, needs_backfill
 from rag.service import Service
@@ -26,7 +27,8 @@ from rag.types import ParsedDocument
 
 log = logging.getLogger(__name__)
 
-SUPPORTED = frozenset({".pdf", ".txt", ".md", ".png", ".jpg", ".jpeg", ".tif", ".tiff"})
+SUPPORTED = frozenset(SUFFIXES)  # what a folder is searched for; the content then decides (ingest.sniff)
+FORMATS = "PDF, Word, LibreOffice, PowerPoint, Excel, HTML, text, Markdown and scans are read"
 UPLOAD_PREFIX = "upload:"
 
 
@@ -92,8 +94,8 @@ def discover(paths: Iterable[Path], report: IngestReport) -> list[Source]:
                     found.setdefault(real, Source(real, str(real), file.name))
         elif path.is_file():
             if path.suffix.lower() not in SUPPORTED:
-                report.failed.append({"path": str(path), "reason": f"unsupported file type {path.suffix or '(none)'}"
-                                      " (PDF, .txt and .md are read)"})
+                report.failed.append({"path": str(path),
+                                      "reason": f"unsupported file type {path.suffix or '(none)'} ({FORMATS})"})
                 continue
             real = path.resolve()
             found.setdefault(real, Source(real, str(real), path.name))
@@ -205,7 +207,8 @@ class IngestJob:
             return Pending(dataclasses.replace(result, name=src.name), rec)
 
         def parsed() -> Iterable[Pending]:
-            with ParserPool(self.workers, settings.parse_timeout, settings.parse_memory_mb) as pool:
+            with ParserPool(self.workers, settings.parse_timeout, settings.parse_memory_mb,
+                            per_unit=settings.parse_seconds_per_page) as pool:
                 for file, result in pool.parse([src.file for src, _, _ in work], self.password):
                     src, _old, rec = by_file[file]
                     if isinstance(result, LoadError):

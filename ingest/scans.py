@@ -22,7 +22,7 @@ from typing import Any
 from ingest.sandbox import ParserPool
 from rag.errors import LoadError
 from rag.settings import Settings
-from rag.types import ParsedDocument
+from rag.types import PageInfo, ParsedDocument
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,13 @@ def plain(doc: ScanDocument) -> ParsedDocument:
 
 
 def _finished(item: Waiting) -> ParsedDocument | LoadError:
+    """The document with its recognised pages marked as OCR (and their confidence), or why it has no text."""
     doc = plain(item.doc)
     if not any(doc.pages):
         return LoadError(item.errors[0] if item.errors else NO_TEXT_FOUND)
+    infos = list(doc.page_info) or [PageInfo() for _ in doc.pages]
+    for index, confidence in item.confidences.items():
+        if doc.pages[index]:
+            infos[index] = dataclasses.replace(infos[index], ocr=True, ocr_confidence=confidence)
+    doc.page_info = infos
     return doc

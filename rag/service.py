@@ -17,7 +17,7 @@ from rag.privacy import lock_down
 from rag.retrieval import Method, Retriever
 from rag.settings import Settings, validate_collection
 from rag.store.index import Index
-from rag.types import Chunk, DocumentInfo, Hit
+from rag.types import Chunk, DocumentInfo, Hit, PageInfo
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +104,10 @@ class Service:
 
     def page_text(self, doc_sha: str, page: int, collection: str | None = None) -> str | None:
         return self.index.catalog(self.collection(collection)).page_text(doc_sha, page)
+
+    def page_info(self, doc_sha: str, page: int, collection: str | None = None) -> PageInfo | None:
+        """How one stored unit is located (label, kind) and whether its text came from OCR."""
+        return self.index.catalog(self.collection(collection)).page_info(doc_sha, page)
 
     def reembed(self, collection: str | None = None,
                 on_document: Callable[[DocumentInfo, int], None] | None = None) -> int:

@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     request_timeout: float = Field(default=120.0, gt=0, description="Seconds to wait for Ollama or a Chroma server.")
     parse_timeout: float = Field(default=60.0, gt=0, description="Seconds allowed to parse one file.")
     parse_memory_mb: int = Field(default=2048, ge=256, description="Memory cap for parsing one file.")
+    parse_seconds_per_page: float = Field(
+        default=2.0, ge=0, description="Seconds added to the parse time limit per page, slide or block of rows.")
     ocr: bool = Field(default=True, description="Recognise scans and pages without a text layer (Tesseract).")
     ocr_langs: str = Field(
         default="spa+eng", description="Tesseract languages for OCR, '+'-joined (each needs its language package)."

@@ -225,10 +225,10 @@ def test_unwritable_data_dir_fails_clearly(settings, tmp_path):
 
 
 def test_missing_path_and_unsupported_file_are_reported_not_fatal(service, tmp_path):
-    (tmp_path / "notes.docx").write_bytes(b"PK\x03\x04")
-    report = ingest(service, tmp_path / "nope", tmp_path / "notes.docx", SAMPLE / "reglamento_evaluacion.pdf")
+    (tmp_path / "notes.rtf").write_bytes(b"{\\rtf1 hola}")
+    report = ingest(service, tmp_path / "nope", tmp_path / "notes.rtf", SAMPLE / "reglamento_evaluacion.pdf")
     reasons = sorted(f["reason"] for f in report.failed)
-    assert reasons[0] == "no such file or folder" and reasons[1].startswith("unsupported file type .docx")
+    assert reasons[0] == "no such file or folder" and reasons[1].startswith("unsupported file type .rtf")
     assert report.added == ["reglamento_evaluacion.pdf"]
 
 

@@ -301,10 +301,12 @@ def test_text_file_failures(tmp_path: Path) -> None:
     assert load_error(tmp_path / "empty.txt") == "empty file"
     (tmp_path / "blank.md").write_text("  \n\f \n")
     assert load_error(tmp_path / "blank.md") == "no text"
-    (tmp_path / "bin.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    (tmp_path / "bin.txt").write_bytes(b"\x07\x00\x00\x01binario")
     assert load_error(tmp_path / "bin.txt") == "not a text file (binary content)"
     (tmp_path / "x.docx").write_bytes(b"PK\x03\x04")
-    assert load_error(tmp_path / "x.docx") == "unsupported file type .docx"
+    assert load_error(tmp_path / "x.docx").startswith("damaged: ")
+    (tmp_path / "x.rtf").write_bytes(b"{\\rtf1 hola}")
+    assert load_error(tmp_path / "x.rtf") == "unsupported file type .rtf"
     assert load_error(tmp_path / "README") == "unsupported file type (no extension)"
     assert load_error(tmp_path / "missing.pdf").startswith("cannot read: ")
 

@@ -61,7 +61,7 @@ def ingest(service: Service, *paths: Path) -> IngestReport:
 def test_a_french_sentence_is_read_on_its_page() -> None:
     page = recognise_job(page_job(FRANCAIS, 0), None, langs="spa+eng")
     assert PROBE in page.pages[0] and "Portez ce" in page.pages[0]
-    assert page.index == 0 and page.confidence is not None and 0.5 < page.confidence <= 1.0
+    assert page.index == 0 and page.confidence is not None and 50 < page.confidence <= 100
 
 
 @pytest.mark.parametrize("turn", [90, 180])
@@ -105,7 +105,7 @@ def test_a_partly_scanned_pdf_is_cited_on_its_scanned_page(settings: Any, servic
         out = json.loads(done.stdout)
         top = out["hits"][0]
         assert top["source"] == "residencias.pdf" and top["page"] == 2 and PROBE in " ".join(top["text"].split())
-        assert top["ocr"] is True and 0.5 < top["ocr_confidence"] <= 1.0
+        assert top["ocr"] is True and 50 < top["ocr_confidence"] <= 100
         if command[0] == "ask":
             cited = [c for c in out["citations"] if c["source"] == "residencias.pdf"]
             assert cited and cited[0]["page"] == 2 and cited[0]["ocr"] is True

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import streamlit as st
@@ -96,18 +96,31 @@ def draw_page(data: bytes, page: int, passage: str, ocr: bool, langs: str) -> Pa
     return PageImage(marked_png(image, boxes, VIEW_WIDTH), bool(boxes))
 
 
+_IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"II*\x00", b"MM\x00*")
+
+
+def drawable(data: bytes) -> bool:
+    """True for a PDF or an image file: the originals a page can be drawn from."""
+    return b"%PDF-" in data[:1024] or data.startswith(_IMAGE_MAGIC)
+
+
 @st.cache_data(max_entries=24, show_spinner=False)
 def _cached(_service: Service, data_dir: str, collection: str, doc_sha: str, page: int, passage: str,
             ocr: bool) -> PageImage | None:
     data = original(_service, collection, doc_sha)
-    if data is None:
+    if data is None or not drawable(data):
         return None
     return draw_page(data, page, passage, ocr, _service.settings.ocr_langs)
 
 
-def show_page_image(tr: Translator, service: Service, collection: str, doc_sha: str, page: int,
-                    passage: str, ocr: bool) -> None:
-    """The page image with the passage marked, or a line saying why there is none."""
+def page_image(tr: Translator, service: Service, collection: str, doc_sha: str, page: int,
+               passage: str) -> Callable[[], None] | None:
+    """What draws physical page ``page`` with the passage marked, or None where there is no image to show
+    (a slide, a sheet, a section, a text file, an original that is gone or cannot be drawn)."""
+    info = service.page_info(doc_sha, page, collection)
+    if info is not None and info.kind != "page":
+        return None
+    ocr = bool(info is not None and info.ocr)
     with st.spinner(tr("page.drawing")):
         try:
             drawn = _cached(service, str(service.settings.data_dir), collection, doc_sha, page, passage, ocr)
@@ -115,23 +128,16 @@ def show_page_image(tr: Translator, service: Service, collection: str, doc_sha: 
             log.info("page %d of %s not drawn: %s", page, doc_sha[:12], exc)
             drawn = None
     if drawn is None:
-        st.caption(tr("page.no_image"))
-        return
-    st.image(drawn.png, caption=tr("page.image_caption_marked" if drawn.marked else "page.image_caption"),
-             width="stretch")
+        return None
+    image = drawn
 
+    def show() -> None:
+        st.image(image.png, width="stretch",
+                 caption=tr("page.image_caption_marked" if image.marked else "page.image_caption"))
+        if ocr:
+            st.caption(tr("page.image_ocr"))
 
-def page_ocr(service: Service, collection: str, doc_sha: str, page: int) -> tuple[bool, float | None]:
-    """Whether a page's stored text came from OCR, and the engine's confidence in it (0-1)."""
-    return False, None
-
-
-def show_ocr_notice(tr: Translator, confidence: float | None) -> None:
-    """Tell the reader the text was recognised by OCR, so the image is what to trust."""
-    if confidence is None:
-        st.info(tr("page.ocr_notice_plain"), icon=":material/document_scanner:")
-    else:
-        st.info(tr("page.ocr_notice", confidence=round(confidence * 100)), icon=":material/document_scanner:")
+    return show
 
 
 def _fold(text: str) -> str:
