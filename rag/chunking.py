@@ -161,9 +161,11 @@ def chunk_document(doc: ParsedDocument, count: TokenCounter, config: ChunkerConf
     size = 0
     for unit in units:
         if current and unit.page != current[-1].page and (size >= config.page_break
-                                                          or doc.info(unit.page).kind != "page"):
+                                                          or doc.info(unit.page).kind != "page"
+                                                          or doc.info(unit.page).ocr != doc.info(current[-1].page).ocr):
             # a new page starts a new passage, with no overlap carried over; a new slide, sheet block
-            # or section always does (its locator names one)
+            # or section always does (its locator names one), and so does a page read by OCR after one
+            # with a text layer or the reverse (a passage is either recognised text or not)
             groups.append(current)
             current, size = [], 0
         if current and size + unit.tokens > config.target:
@@ -181,7 +183,8 @@ def chunk_document(doc: ParsedDocument, count: TokenCounter, config: ChunkerConf
         size += unit.tokens
     if current:
         same_unit = bool(groups) and (groups[-1][-1].page == current[0].page
-                                      or doc.info(current[0].page).kind == "page")
+                                      or (doc.info(current[0].page).kind == "page"
+                                          and doc.info(current[0].page).ocr == doc.info(groups[-1][-1].page).ocr))
         if groups and same_unit and size < config.min_tokens and _fits(groups[-1], current, config):
             groups[-1] = groups[-1] + [u for u in current if u not in groups[-1]]
         else:

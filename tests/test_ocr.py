@@ -98,7 +98,8 @@ def test_a_partly_scanned_pdf_is_cited_on_its_scanned_page(settings: Any, servic
     assert report.added[0] == "nota.txt"  # born-digital first: the scan waited for its OCR
 
     env = subprocess_env(settings)
-    for command in (["search", "whisky juge blond", "--json"], ["ask", "¿Qué bebe el juez rubio?", "--json"]):
+    asked = "Portez ce vieux whisky au juge blond ?"
+    for command in (["search", "whisky juge blond", "--json"], ["ask", asked, "--json"]):
         done = subprocess.run([sys.executable, "-m", "rag", *command], capture_output=True, text=True, env=env,
                               cwd=PROJECT_ROOT, timeout=300)
         assert done.returncode == 0, done.stderr
