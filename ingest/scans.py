@@ -95,6 +95,8 @@ def recognise_scans(settings: Settings, waiting: Sequence[Waiting], password: st
                     on_page: Callable[[Waiting], None] | None = None,
                     ) -> Iterator[tuple[Waiting, ParsedDocument | LoadError]]:
     """Recognise the pages of every waiting document; yield each as soon as all its pages are read."""
+    if not waiting:  # a born-digital batch never loads the OCR engine
+        return
     from ingest.ocr import unavailable_reason  # pytesseract: only where there is something to read
 
     reason = None if settings.ocr else "OCR is off (RAG_OCR=false)"

@@ -178,3 +178,11 @@ def test_kill_9_mid_ocr_then_rerun_gives_the_clean_index(settings: Any, service:
     kill_then_rerun((1,), folder, subprocess_env(settings), PROJECT_ROOT, settings.data_dir,
                     lambda: Service(settings, embedder=service.embedder), expected)
     assert_consistent(service.index, "default")
+
+
+def test_the_benchmark_error_rates() -> None:
+    from benchmarks.ocr import edit_distance, rates
+
+    assert edit_distance(list("kitten"), list("sitting")) == 3
+    assert rates("el  plazo\nvence", "el plazo vence") == (0.0, 0.0)
+    assert rates("el plazo vence", "el plazo vencido") == (round(3 / 16, 4), round(1 / 3, 4))
