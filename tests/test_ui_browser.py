@@ -172,6 +172,8 @@ def upload_ask_and_check(browser: Any, app_url: str, tmp_path: Path) -> None:
     card = (f"//p[contains(., '{CASE['source']}') and contains(., 'pág. {CASE['page']}')]"
             "/ancestor::div[@data-testid='stVerticalBlock'][1]")
     wait.until(ec.presence_of_element_located((By.XPATH, card)))
+    # under load the answer may still be streaming when its card's element first exists
+    wait.until(lambda b: "Redactada por" in b.find_element(By.TAG_NAME, "body").text)
     time.sleep(0.5)  # let the last frame paint
     browser.save_screenshot(str(tmp_path / "answer.png"))
     print(f"screenshots: {tmp_path / 'upload.png'} {tmp_path / 'answer.png'}")
@@ -200,9 +202,11 @@ def upload_ask_and_check(browser: Any, app_url: str, tmp_path: Path) -> None:
     box.send_keys(Keys.ENTER)
     scan_card = (f"//p[contains(., '{SCAN_NAME}') and contains(., 'pág. 2')]"
                  "/ancestor::div[@data-testid='stVerticalBlock'][1]")
-    wait.until(ec.presence_of_element_located((By.XPATH, scan_card)))
-    assert "Texto reconocido por OCR" in browser.find_element(By.XPATH, scan_card).text
-    browser.find_element(By.XPATH, scan_card + "//button[contains(., 'Ver página completa')]").click()
+    # the card, not the same name in a collapsed list of consulted passages
+    found = wait.until(lambda b: [e for e in b.find_elements(By.XPATH, scan_card) if e.is_displayed()
+                                  and "Ver página completa" in e.text])
+    assert "Texto reconocido por OCR" in found[0].text
+    found[0].find_element(By.XPATH, ".//button[contains(., 'Ver página completa')]").click()
     image = wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, "[role='dialog'] img")))
     assert image.size["width"] > 100 and image.size["height"] > 100
     wait.until(lambda b: SCAN_FACT in " ".join(b.find_element(By.CSS_SELECTOR, "[role='dialog']").text.split()))
