@@ -18,13 +18,14 @@ import datetime as dt
 import io
 import re
 import zipfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ingest.loaders import Loaded
 from ingest.safexml import Element, parse
 from ingest.sandbox_worker import announce_units
 from ingest.sniff import Kind, open_zip
+from ingest.units import Budget, row_blocks, table_rows
 from rag.errors import LoadError
 from rag.locators import section_label, sheet_label, slide_label
 from rag.text import normalize_page
@@ -35,9 +36,7 @@ MC = "{http://schemas.openxmlformats.org/markup-compatibility/2006}"
 A = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
 P = "{http://schemas.openxmlformats.org/presentationml/2006/main}"
 
-MAX_TEXT_CHARS = 20_000_000  # more text than a 10,000-page book: an amplification bomb, not a document
 MAX_CELL_CHARS = 32_767  # Excel's limit for one cell
-ROW_BLOCK_CHARS = 700  # a block of spreadsheet rows: about one passage
 _HEADING_STYLE = re.compile(r"^(?:heading|t[ií]tulo|encabezado|überschrift|titre)\s*(\d)$", re.IGNORECASE)
 _SKIP_WORD = frozenset({W + "del", W + "delText", W + "instrText", W + "delInstrText", MC + "Fallback",
                         W + "txbxContent", W + "footnoteReference", W + "endnoteReference", W + "commentReference"})
@@ -75,26 +74,12 @@ def _forbidden(exc: BaseException | None) -> bool:
     return False
 
 
-class _Budget:
-    """Counts the characters produced; refuses past MAX_TEXT_CHARS (shared-strings amplification)."""
-
-    def __init__(self) -> None:
-        self.used = 0
-
-    def take(self, text: str) -> str:
-        self.used += len(text)
-        if self.used > MAX_TEXT_CHARS:
-            raise LoadError(f"too large: over {MAX_TEXT_CHARS // 1_000_000} million characters of text "
-                            "(an amplification bomb?)")
-        return text
-
-
 # -- Word ---------------------------------------------------------------------------------------------------
 def _docx(data: bytes) -> Loaded:
     import docx
 
     document = docx.Document(io.BytesIO(data))
-    budget = _Budget()
+    budget = Budget()
     styles = _word_styles(document.styles.element)
     units: list[tuple[list[str], list[str]]] = [([], [])]  # (heading path, paragraphs)
     path: list[str] = []
@@ -166,7 +151,7 @@ def _word_blocks(container: Element, styles: dict[str, int]) -> Iterator[tuple[i
                     if (boxed := _word_text(paragraph)).strip():
                         yield 0, boxed
         elif tag == W + "tbl":
-            yield from ((0, row) for row in _table_rows(_word_table(child)))
+            yield from ((0, row) for row in table_rows(_word_table(child)))
         elif tag in (W + "sdt", W + "sdtContent", W + "customXml", W + "smartTag", W + "ins", W + "moveTo"):
             stack.append(iter(child))
         elif tag == MC + "AlternateContent":
@@ -236,25 +221,6 @@ def _word_table(table: Element) -> list[list[str]]:
     return rows
 
 
-def _table_rows(rows: Sequence[Sequence[str]]) -> list[str]:
-    """Rows as lines that stand alone: 'Nombre: Ana | Nota: 7' under a header row, else 'a | b | c'."""
-    rows = [list(r) for r in rows if any(c.strip() for c in r)]
-    if not rows:
-        return []
-    header = rows[0]
-    labelled = len(rows) > 1 and sum(1 for c in header if c.strip()) >= 2
-    lines = [" | ".join(c for c in header if c.strip())]
-    for row in rows[1:]:
-        cells = []
-        for i, cell in enumerate(row):
-            if not cell.strip():
-                continue
-            name = header[i].strip() if labelled and i < len(header) else ""
-            cells.append(f"{name}: {cell}" if name and name != cell else cell)
-        lines.append(" | ".join(cells))
-    return lines
-
-
 def _part_paragraphs(header_footer: Any) -> list[str]:
     if header_footer.is_linked_to_previous:  # the previous section's, already read
         return []
@@ -285,7 +251,7 @@ def _pptx(data: bytes, archive: zipfile.ZipFile) -> Loaded:
     deck = pptx.Presentation(io.BytesIO(data))
     slides = list(deck.slides)
     announce_units(len(slides))
-    budget = _Budget()
+    budget = Budget()
     skip = {getattr(PP_PLACEHOLDER, name) for name in _SKIP_SHAPES}
     pages, infos = [], []
     first_title = ""
@@ -319,7 +285,7 @@ def _shape_texts(shape: Any, skip: set[Any]) -> Iterator[str]:
             continue
         if getattr(item, "has_table", False) and item.has_table:
             rows = [[" ".join(cell.text.split()) for cell in row.cells] for row in item.table.rows]
-            yield "\n\n".join(_table_rows(rows))
+            yield "\n\n".join(table_rows(rows))
         elif getattr(item, "has_text_frame", False) and item.has_text_frame:
             yield item.text_frame.text
 
@@ -340,12 +306,14 @@ def _xlsx(data: bytes) -> Loaded:
     import openpyxl
 
     book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True, keep_links=False)
-    budget = _Budget()
+    budget = Budget()
     pages, infos = [], []
     try:
         for sheet in book.worksheets:
             sheet.reset_dimensions()  # read every row there is, whatever the sheet's <dimension> claims
-            for first, last, lines in _row_blocks(sheet.iter_rows(values_only=True), budget):
+            cells = ((n, [_cell(v) for v in values])
+                     for n, values in enumerate(sheet.iter_rows(values_only=True), start=1))
+            for first, last, lines in row_blocks(cells, budget):
                 pages.append(normalize_page("\n\n".join(lines)))
                 infos.append(PageInfo(sheet_label(sheet.title, first, last), kind="sheet"))
         title = book.properties.title or ""
@@ -354,36 +322,6 @@ def _xlsx(data: bytes) -> Loaded:
     if not any(pages):
         raise LoadError("no text")
     return Loaded(pages, infos, title)
-
-
-def _row_blocks(rows: Iterable[Sequence[Any]], budget: _Budget) -> Iterator[tuple[int, int, list[str]]]:
-    """(first row, last row, lines) blocks of about ROW_BLOCK_CHARS; rows carry the sheet's header."""
-    header: list[str] = []
-    block: list[str] = []
-    first = last = 0
-    size = 0
-    for number, values in enumerate(rows, start=1):
-        cells = [_cell(v) for v in values]
-        if not any(cells):
-            continue
-        budget.take("".join(cells))
-        if not header and sum(1 for c in cells if c) >= 2 and all(not c or not _is_number(c) for c in cells):
-            header = cells
-            line = " | ".join(c for c in cells if c)
-        else:
-            line = " | ".join(
-                f"{header[i]}: {c}" if i < len(header) and header[i] and header[i] != c else c
-                for i, c in enumerate(cells) if c)
-        if block and size + len(line) > ROW_BLOCK_CHARS:
-            yield first, last, block
-            block, size = [], 0
-        if not block:
-            first = number
-        block.append(line)
-        size += len(line)
-        last = number
-    if block:
-        yield first, last, block
 
 
 def _cell(value: Any) -> str:
@@ -397,10 +335,6 @@ def _cell(value: Any) -> str:
     if isinstance(value, dt.date | dt.time):
         return value.isoformat()
     return " ".join(str(value)[:MAX_CELL_CHARS].split())
-
-
-def _is_number(text: str) -> bool:
-    return bool(re.fullmatch(r"[-+]?[\d.,]+%?", text))
 
 
 def _damaged(exc: BaseException) -> str:
