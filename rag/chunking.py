@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from rag.locators import locator
+from rag.locators import PATH_SEPARATOR, locator
 from rag.text import collapse, fold
 from rag.types import Chunk, ParsedDocument
 
@@ -76,9 +76,9 @@ def is_heading(line: str) -> bool:
     return len(letters) >= 4 and all(c.isupper() for c in letters) and len(line.split()) <= 10
 
 
-def _sentences(page_text: str) -> list[tuple[str, bool, int]]:
+def _sentences(page_text: str, opening: str = "") -> list[tuple[str, bool, int]]:
     """(text, is_heading, paragraph number) pieces of one page, in order (a heading has its next
-    paragraph's number)."""
+    paragraph's number); a first line equal to ``opening`` (a section's own heading) is a heading."""
     pieces: list[tuple[str, bool, int]] = []
     paragraph: list[str] = []
     number = 0
@@ -96,7 +96,7 @@ def _sentences(page_text: str) -> list[tuple[str, bool, int]]:
     for line in page_text.split("\n"):
         if not line.strip():
             flush()
-        elif is_heading(line):
+        elif is_heading(line) or (opening and not pieces and not paragraph and collapse(line) == opening):
             flush()
             pieces.append((collapse(line), True, number + 1))
         else:
@@ -143,7 +143,8 @@ def chunk_document(doc: ParsedDocument, count: TokenCounter, config: ChunkerConf
         info = doc.info(page_no)
         if info.kind == "section":
             heading = info.label  # the section's heading path is its context, whatever its text holds
-        pieces = _sentences(page_text)
+        opening = info.label.rsplit(PATH_SEPARATOR, 1)[-1] if info.kind == "section" else ""
+        pieces = _sentences(page_text, opening)
         if not pieces:
             continue
         texts = [p[0] for p in pieces]

@@ -55,8 +55,10 @@ def test_search_json_cites_file_and_page(settings):
     data = json.loads(out.stdout)
     assert data["query"] == "nota mínima de aprobación en posgrado"
     hit = data["hits"][0]
-    assert set(hit) == {"rank", "source", "page", "page_end", "text", "score", "chunk_id"}
+    assert set(hit) == {"rank", "source", "page", "page_end", "locator", "text", "score", "chunk_id", "ocr",
+                        "ocr_confidence"}
     assert hit["source"] == "reglamento_evaluacion.pdf" and hit["page"] == 1 and "71" in hit["text"]
+    assert hit["locator"] == "p. 1" and hit["ocr"] is False and hit["ocr_confidence"] is None
 
 
 def test_changed_file_replaces_old_passages_and_prune_removes_gone(service, tmp_path):
