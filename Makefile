@@ -57,6 +57,7 @@ bench: setup
 	$(PY) benchmarks/answer_latency.py
 	$(PY) benchmarks/abstention.py
 	$(PY) benchmarks/query.py
+	$(PY) benchmarks/office.py
 
 clean:
 	rm -rf $(VENV) rag_data .pytest_cache
