@@ -11,6 +11,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
+# Tesseract with Spanish and English: OCR of scanned PDFs and images (ingest/ocr.py).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends tesseract-ocr tesseract-ocr-spa tesseract-ocr-eng \
+    && rm -rf /var/lib/apt/lists/*
+
 # CPU torch first, from PyTorch's CPU index: the project's `torch>=2.4,<2.14` is then already met and pip
 # never pulls the multi-GB CUDA build from PyPI. (Answers come from Ollama; torch only embeds.)
 RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu

@@ -65,11 +65,14 @@ class JobFile:
     status: str = "pending"
     chunks: int = 0
     reason: str = ""
+    ocr_pages: tuple[int, int] | None = None  # (recognised, of) while a scan's pages go through OCR
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "status": self.status, "chunks": self.chunks}
         if self.reason:
             out["reason"] = self.reason
+        if self.ocr_pages is not None:
+            out["ocr_pages"] = {"done": self.ocr_pages[0], "total": self.ocr_pages[1]}
         return out
 
 
@@ -168,7 +171,9 @@ class JobStore:
 
     @staticmethod
     def _job(row: tuple[Any, ...]) -> Job:
-        files = [JobFile(f["name"], f["status"], f.get("chunks", 0), f.get("reason", "")) for f in json.loads(row[6])]
+        files = [JobFile(f["name"], f["status"], f.get("chunks", 0), f.get("reason", ""),
+                         (f["ocr_pages"]["done"], f["ocr_pages"]["total"]) if "ocr_pages" in f else None)
+                 for f in json.loads(row[6])]
         return Job(row[0], row[1], row[2], row[3], row[4], row[5], files, row[7],
                    json.loads(row[8]) if row[8] else None, row[9])
 
@@ -197,6 +202,12 @@ class JobProgress:
         self.job.passages = done
         if time.monotonic() - self._saved >= 1.0:  # at most one write a second
             self._saved = time.monotonic()
+            self.store.update(self.job)
+
+    def ocr_pages(self, name: str, done: int, total: int) -> None:
+        entry = next((f for f in self.job.files if f.name == name), None)
+        if entry is not None:
+            entry.ocr_pages = (done, total)
             self.store.update(self.job)
 
     def message(self, text: str) -> None:

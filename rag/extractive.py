@@ -139,8 +139,7 @@ def extractive_answer(
     for s in sentences:
         citations.setdefault(
             s.n,
-            Citation(n=s.n, source=s.hit.source, page=s.hit.page, text=collapse(s.hit.text),
-                     chunk_id=s.hit.chunk_id, page_end=s.hit.page_end),
+            Citation.of(s.n, s.hit, collapse(s.hit.text)),
         )
     text = " ".join(f"{s.text} [{s.n}]" for s in sentences)
     return Answer(

@@ -71,7 +71,7 @@ from rag.embedders import Embedder
 from rag.multilingual import MultilingualEncoder, unpack_many
 from rag.store.catalog import Catalog, bm25_idf
 from rag.store.index import Index
-from rag.types import Chunk, Hit
+from rag.types import Chunk, Hit, page_locator
 
 log = logging.getLogger(__name__)
 
@@ -574,9 +574,14 @@ def merged_hit(rank: int, chunks: Sequence[Chunk], score: float) -> Hit:
     """One hit from one passage, or from neighbouring passages of one document (read in order)."""
     best = chunks[0]
     ordered = sorted(chunks, key=lambda c: c.position)
-    return Hit(rank=rank, source=best.source, page=min(c.page for c in chunks),
-               page_end=max(c.page_end for c in chunks), text=join_passages([c.text for c in ordered]),
-               score=score, chunk_id=best.id, doc_sha=best.doc_sha, context=ordered[0].context)
+    page, page_end = min(c.page for c in chunks), max(c.page_end for c in chunks)
+    confidences = [c.ocr_confidence for c in chunks if c.ocr_confidence is not None]
+    # neighbours are merged only on one page, so the first one's locator says where the text starts
+    return Hit(rank=rank, source=best.source, page=page, page_end=page_end,
+               text=join_passages([c.text for c in ordered]), score=score, chunk_id=best.id,
+               doc_sha=best.doc_sha, context=ordered[0].context,
+               locator=ordered[0].locator or page_locator(page, page_end), ocr=any(c.ocr for c in chunks),
+               ocr_confidence=min(confidences) if confidences else None)
 
 
 def join_passages(texts: Sequence[str]) -> str:

@@ -28,7 +28,7 @@ from rag.retrieval import Method, Retriever
 from rag.settings import Settings, validate_collection
 from rag.store.access import AccessDB
 from rag.store.index import Index
-from rag.types import Chunk, DocumentInfo, Hit
+from rag.types import Chunk, DocumentInfo, Hit, PageInfo
 
 log = logging.getLogger(__name__)
 
@@ -219,6 +219,14 @@ class Service:
             self.access.record(who, "remove", col, documents=[d.name for d in found],
                                sha256=[d.sha256 for d in found])
         return found
+
+    def page_info(self, doc_sha: str, page: int, collection: str | None = None, *,
+                  identity: Identity | None = None) -> PageInfo | None:
+        """How one stored unit is located (label, kind) and whether its text came from OCR."""
+        name = self.require(collection, "read", identity=identity)
+        if not self.index.exists(name):
+            return None
+        return self.index.catalog(name).page_info(doc_sha, page)
 
     def reembed(self, collection: str | None = None,
                 on_document: Callable[[DocumentInfo, int], None] | None = None, *,

@@ -93,6 +93,15 @@ class Settings(BaseSettings):
     request_timeout: float = Field(default=120.0, gt=0, description="Seconds to wait for Ollama or a Chroma server.")
     parse_timeout: float = Field(default=60.0, gt=0, description="Seconds allowed to parse one file.")
     parse_memory_mb: int = Field(default=2048, ge=256, description="Memory cap for parsing one file.")
+    parse_seconds_per_page: float = Field(
+        default=2.0, ge=0, description="Seconds added to the parse time limit per page, slide or block of rows.")
+    ocr: bool = Field(default=True, description="Recognise scans and pages without a text layer (Tesseract).")
+    ocr_langs: str = Field(
+        default="spa+eng", description="Tesseract languages for OCR, '+'-joined (each needs its language package)."
+    )
+    ocr_workers: int = Field(default=0, ge=0, description="Processes recognising pages at once; 0: one per core.")
+    ocr_page_timeout: float = Field(default=180.0, gt=0, description="Seconds allowed to recognise one page.")
+    ocr_dpi: int = Field(default=300, ge=70, le=600, description="Resolution PDF pages are rendered at for OCR.")
     lock_timeout: float = Field(default=600.0, ge=0, description="Seconds an ingest waits for another.")
     # -- the HTTP API (rag serve) -----------------------------------------------------------------
     api_key: SecretStr = Field(

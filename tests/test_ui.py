@@ -208,7 +208,7 @@ def test_encrypted_and_image_only_pdfs_are_explained(app_env, shared_data) -> No
     scanned = make_pdf([""])  # a page with no text layer, as a scan has
     at = upload(on_upload_page(), [("protegido.pdf", locked_bytes, PDF), ("escaneo.pdf", scanned, PDF)])
     shown = texts(at)
-    assert "PDF protegido con contraseña" in shown and "no tiene texto que indexar" in shown
+    assert "protegido con contraseña" in shown and "no tiene texto que indexar" in shown
     at = upload(at, [("protegido.pdf", locked_bytes, PDF)], password=locked["password"])
     assert "Añadidos (1)" in texts(at)
 

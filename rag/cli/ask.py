@@ -17,7 +17,7 @@ from rag.prompts import UNSUPPORTED
 from rag.sanitize import strip_control
 from rag.settings import Settings, validate_collection
 from rag.text import collapse
-from rag.types import Answer, Citation
+from rag.types import Answer, Citation, page_locator
 
 if TYPE_CHECKING:
     from rag.answerer import Answerer
@@ -119,9 +119,7 @@ def run(
 
 def format_citation(citation: Citation) -> str:
     """One source line: ``[1] reglamento.pdf, p. 3 — "La nota mínima…"``."""
-    pages = f"p. {citation.page}"
-    if citation.page_end > citation.page:
-        pages = f"pp. {citation.page}-{citation.page_end}"
+    pages = citation.locator or page_locator(citation.page, max(citation.page, citation.page_end))
     excerpt = strip_control(collapse(citation.text))
     if len(excerpt) > _EXCERPT_CHARS:
         excerpt = excerpt[:_EXCERPT_CHARS].rsplit(" ", 1)[0] + "…"

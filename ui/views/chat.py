@@ -14,9 +14,9 @@ from ui.components import (
     Exchange,
     answer_markdown,
     md_escape,
-    pages_label,
     render_answer,
     render_user,
+    where_md,
 )
 from ui.conversations import history_key, new_conversation, save_exchange
 from ui.state import AppContext, context, load_answerer, settings_key
@@ -62,7 +62,7 @@ def stream_answer(ctx: AppContext, question: str, history: list[Exchange], live:
                 status.update(label=label, state="running")
                 for hit in hits:
                     status.markdown(f"**{hit.rank}\\.** {md_escape(hit.source)} · "
-                                    f":gray[{pages_label(tr, hit.page, hit.page_end)}]")
+                                    f":gray[{where_md(tr, hit.page, hit.page_end, hit.locator)}]")
             elif kind == "token":
                 if not text:
                     status.update(label=tr("chat.writing"))
