@@ -220,3 +220,14 @@ def test_kill_9_mid_office_ingest_then_rerun_equals_clean_index(settings, embedd
     expected = snapshot(clean.index, "default")
     kill_then_rerun((0, 2), folder, subprocess_env(settings), ROOT, settings.data_dir,
                     lambda: Service(settings, embedder=embedder), expected)
+
+
+@needs_office
+def test_scans_are_routed_to_the_image_reader() -> None:
+    from ingest.loaders import READERS
+
+    for name, kind in [("tess__phototest.tif", "tiff"), ("tika__testRotated_plus10.png", "png"),
+                       ("tika__testOCR.jpg", "jpeg")]:
+        data = (OFFICE / "scans" / name).read_bytes()
+        assert sniff(data, "escaneo.pdf") == kind  # the content, not the name
+        assert READERS[kind] == "ingest.images:read"
