@@ -45,6 +45,8 @@ class Hit:
     chunk_id: str
     doc_sha: str = ""
     context: str = ""
+    similarity: float | None = None  # multilingual-e5's cosine of the question with it (None: not measured)
+    coverage: float | None = None  # the largest share of the question one of its sentences holds (0..1)
 
     def to_json(self) -> dict[str, Any]:
         """The DESIGN.md search-hit shape."""
@@ -75,6 +77,8 @@ class Citation:
 
 
 Mode = Literal["llm", "extractive"]
+# what the answer is: the answer itself, passages that may answer (extractive only), or not found
+Tier = Literal["answer", "passages", "not_found"]
 
 
 @dataclass
@@ -90,6 +94,11 @@ class Answer:
     notice: str | None = None  # set whenever something degraded
     supported: bool = True  # False when no valid citation backs the answer
     abstained: bool = False  # True when the documents do not contain the answer
+    tier: Tier | None = None  # None: "not_found" when abstained, else "answer"
+
+    def __post_init__(self) -> None:
+        if self.tier is None:
+            self.tier = "not_found" if self.abstained else "answer"
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -101,6 +110,7 @@ class Answer:
             "hits": [h.to_json() for h in self.hits],
             "supported": self.supported,
             "abstained": self.abstained,
+            "tier": self.tier,
         }
         if self.notice:
             out["notice"] = self.notice
