@@ -38,7 +38,7 @@ from rag.types import Answer, Citation, Hit, Tier
 from rag.units import PageText, Unit, hit_units, split_sentences
 
 __all__ = ["CALIBRATION", "Calibration", "Decision", "decide", "extractive_answer", "split_sentences",
-           "stem", "terms"]
+           "stem", "terms", "years"]
 
 
 @dataclass(frozen=True)
