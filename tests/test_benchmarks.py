@@ -30,7 +30,7 @@ def tiny_corpus(tmp_path):
     return folder
 
 
-@pytest.mark.parametrize("script", ["ingest", "answer_latency", "abstention"])
+@pytest.mark.parametrize("script", ["ingest", "answer_latency", "abstention", "extractive_regulations"])
 def test_scripts_start_from_the_project_root(script):
     """`python benchmarks/NAME.py` must import the checkout's packages, not benchmarks/ingest.py as `ingest`."""
     proc = subprocess.run([sys.executable, f"benchmarks/{script}.py", "--help"], cwd=ROOT,
