@@ -23,7 +23,7 @@ from typing import Any, Literal, NamedTuple
 
 from rag.chain import AnswerEvent, Generator, Retriever, build_chain, fallback_notice
 from rag.errors import GenerationError, ModelNotFoundError, OllamaUnavailableError, SettingsError
-from rag.extractive import DEFAULT_MIN_RELEVANCE
+from rag.extractive import CALIBRATION, Calibration
 from rag.language import detect_language
 from rag.settings import Settings
 from rag.types import Answer, Hit
@@ -106,9 +106,14 @@ class _FixedRetriever:
     """The passages already retrieved, handed to each model's chain so retrieval runs once."""
 
     hits: list[Hit]
+    source: Retriever  # the real one: the extractive answer reads its pages and its multilingual encoder
 
     def retrieve(self, question: str, k: int) -> list[Hit]:
         return list(self.hits)
+
+    def page_text(self, doc_sha: str, page: int) -> str | None:
+        read = getattr(self.source, "page_text", None)
+        return read(doc_sha, page) if read is not None else None
 
 
 def parse_pair(text: str) -> tuple[str, str]:
@@ -128,7 +133,7 @@ class Comparer:
     generators: tuple[Generator, Generator]
     parallel: int = 1
     top_k: int = 5
-    min_relevance: float = DEFAULT_MIN_RELEVANCE
+    calibration: Calibration = CALIBRATION
     _cancel: dict[str, threading.Event] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -199,7 +204,8 @@ class Comparer:
         yield CompareEvent("", "done", comparison)
 
     def _extractive(self, question: str, hits: list[Hit]) -> Answer:
-        chain = build_chain(_FixedRetriever(hits), None, min_relevance=self.min_relevance)
+        chain = build_chain(_FixedRetriever(hits, self.retriever), None, calibration=self.calibration,
+                            encoder=getattr(self.retriever, "multilingual", None))
         for event in chain.stream({"question": question, "history": [], "k": len(hits) or 1}):
             if event.kind == "done":
                 answer: Answer = event.data
@@ -248,7 +254,8 @@ class Comparer:
         events.put(CompareEvent(side, "start", None))
         if hasattr(gen, "last_eval"):
             setattr(gen, "last_eval", None)  # noqa: B010 - not part of the Generator protocol
-        chain = build_chain(_FixedRetriever(hits), gen, min_relevance=self.min_relevance)
+        chain = build_chain(_FixedRetriever(hits, self.retriever), gen, calibration=self.calibration,
+                            encoder=getattr(self.retriever, "multilingual", None))
         start = time.monotonic()
         first: float | None = None
         pieces = 0

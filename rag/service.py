@@ -310,3 +310,13 @@ class CheckedRetriever:
         if self.service.settings.log_questions:
             self.service.access.record(self.identity, "question", self.collection, text=question)
         return self.inner.retrieve(question, k)
+
+    @property
+    def multilingual(self) -> MultilingualEncoder | None:
+        """The inner retriever's multilingual encoder (the extractive answer compares units across languages)."""
+        return self.inner.multilingual
+
+    def page_text(self, doc_sha: str, page: int) -> str | None:
+        """A page of this collection, as stored, while the caller may still read it."""
+        self.service.require(self.collection, "read", identity=self.identity)
+        return self.inner.page_text(doc_sha, page)

@@ -78,6 +78,8 @@ class Hit:
     locator: str = ""
     ocr: bool = False
     ocr_confidence: float | None = None
+    similarity: float | None = None  # multilingual-e5's cosine of the question with it (None: not measured)
+    coverage: float | None = None  # the largest share of the question one of its sentences holds (0..1)
 
     def to_json(self) -> dict[str, Any]:
         """The DESIGN.md search-hit shape, with the locator and OCR fields (README)."""
@@ -127,6 +129,8 @@ def page_locator(page: int, page_end: int) -> str:
 
 
 Mode = Literal["llm", "extractive"]
+# what the answer is: the answer itself, passages that may answer (extractive only), or not found
+Tier = Literal["answer", "passages", "not_found"]
 
 
 @dataclass
@@ -142,6 +146,11 @@ class Answer:
     notice: str | None = None  # set whenever something degraded
     supported: bool = True  # False when no valid citation backs the answer
     abstained: bool = False  # True when the documents do not contain the answer
+    tier: Tier | None = None  # None: "not_found" when abstained, else "answer"
+
+    def __post_init__(self) -> None:
+        if self.tier is None:
+            self.tier = "not_found" if self.abstained else "answer"
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -153,6 +162,7 @@ class Answer:
             "hits": [h.to_json() for h in self.hits],
             "supported": self.supported,
             "abstained": self.abstained,
+            "tier": self.tier,
         }
         if self.notice:
             out["notice"] = self.notice

@@ -305,3 +305,33 @@ def test_the_answerer_starts_loading_its_collections_postings(settings, embedder
     while catalog._postings is None:  # being made in the background (not by asking for them here)
         assert catalog._postings_building and time.monotonic() < deadline, "the postings were never loaded"
         time.sleep(0.01)
+
+
+def _middle_tier_page() -> None:
+    """An extractive answer of the middle tier, rendered as the conversation renders it (AppTest script)."""
+    import streamlit as st
+
+    from rag.extractive import extractive_answer
+    from rag.types import Hit
+    from ui.components import render_answer
+    from ui.i18n import Translator
+
+    hits = [Hit(rank=1, source="calendario.pdf", page=2, page_end=2, score=1.0, chunk_id="c:1",
+                text="El curso se organiza en dos semestres con sus periodos de exámenes.", similarity=0.90),
+            Hit(rank=2, source="reglamento.pdf", page=5, page_end=5, score=0.9, chunk_id="r:1",
+                text="Los exámenes de recuperación se celebran al final de cada semestre.", similarity=0.93)]
+    answer = extractive_answer("¿Cuándo son los exámenes de recuperación?", hits)
+    render_answer(Translator(st.session_state.get("lang", "es")), None, "default", answer, "t")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("lang", "label"), [("es", "Pasajes que pueden contener la respuesta"),
+                                             ("en", "Passages that may answer this")])
+def test_the_middle_tier_is_shown_with_its_label(lang: str, label: str) -> None:
+    at = AppTest.from_function(_middle_tier_page, default_timeout=60)
+    at.session_state["lang"] = lang
+    at.run()
+    assert not at.exception
+    shown = texts(at)
+    assert f":violet-badge[:material/help: {label}]" in shown
+    assert "Pasajes que pueden contener la respuesta" in shown  # the answer's own label, in its language
+    assert ":blue-badge[1]" in shown and ":blue-badge[2]" in shown  # each passage cited

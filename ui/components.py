@@ -211,6 +211,8 @@ def answer_meta(tr: Translator, answer: Answer) -> None:
         st.markdown(tr("answer.llm", model=md_escape(answer.model or "?")))
         if answer.notice:  # cut short or failed mid-answer: worth a warning
             st.warning(md_with_code(answer.notice), icon=":material/warning:")
+    if answer.tier == "passages":  # relevant passages, none of them an answer: said so, not dressed up
+        st.markdown(tr("answer.tier_passages"), help=tr("answer.tier_passages_help"))
     if answer.abstained:
         st.caption(tr("answer.abstained"))
     elif answer.mode == "llm" and not answer.supported:

@@ -71,6 +71,9 @@ STRINGS: dict[Lang, dict[str, str]] = {
         "answer.llm": ":green-badge[:material/smart_toy: Redactada por {model}]",
         "answer.extractive": ":orange-badge[:material/format_quote: Respuesta extractiva]",
         "answer.extractive_help": "Frases tomadas literalmente de los documentos, sin modelo de lenguaje.",
+        "answer.tier_passages": ":violet-badge[:material/help: Pasajes que pueden contener la respuesta]",
+        "answer.tier_passages_help": "Ninguna frase responde con claridad: estos son los pasajes más cercanos a "
+        "la pregunta. Compruébelos en el documento.",
         "answer.unsupported": "La respuesta no cita ningún pasaje: compruébela en los documentos.",
         "answer.abstained": "Pruebe a reformular la pregunta o compruebe que el documento está en la colección.",
         "answer.passages": "Pasajes consultados ({n})",
@@ -220,6 +223,9 @@ STRINGS: dict[Lang, dict[str, str]] = {
         "answer.llm": ":green-badge[:material/smart_toy: Written by {model}]",
         "answer.extractive": ":orange-badge[:material/format_quote: Extractive answer]",
         "answer.extractive_help": "Sentences quoted from the documents, without a language model.",
+        "answer.tier_passages": ":violet-badge[:material/help: Passages that may answer this]",
+        "answer.tier_passages_help": "No sentence clearly answers: these are the passages closest to the "
+        "question. Check them in the document.",
         "answer.unsupported": "The answer cites no passage: check it against the documents.",
         "answer.abstained": "Try rephrasing the question, or check that the document is in the collection.",
         "answer.passages": "Passages consulted ({n})",
