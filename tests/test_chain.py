@@ -63,7 +63,10 @@ def test_streamed_answer_with_valid_citations(answerer: Answerer, ollama_stub: O
         "n": 1,
         "source": "reglamento.pdf",
         "page": 3,
+        "locator": "p. 3",
         "text": REGLAMENTO[0].text,
+        "ocr": False,
+        "ocr_confidence": None,
     }
 
 

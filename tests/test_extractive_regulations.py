@@ -53,8 +53,11 @@ def ask_json_here(service: Any, question: str) -> dict[str, Any]:
     return result
 
 
-def test_rag_ask_json_on_a_slice_answers_with_tiers_and_citations(regulations: Path, service: Any,
+def test_rag_ask_json_on_a_slice_answers_with_tiers_and_citations(regulations: Path, embedder: Any,
                                                                      settings: Any) -> None:
+    from rag.service import Service
+
+    service = Service(settings, embedder=embedder)  # its multilingual encoders as a user's (e5 included)
     report = IngestReport()
     IngestJob(service).run(discover([regulations / "pdfs" / name for name in SLICE], report), report=report)
     assert not report.failed
