@@ -59,6 +59,8 @@ bench: setup
 	$(PY) benchmarks/query.py
 	$(PY) benchmarks/api_load.py
 	$(PY) benchmarks/office.py
+	$(PY) benchmarks/ocr.py
+	$(PY) benchmarks/extractive_regulations.py
 
 clean:
 	rm -rf $(VENV) rag_data .pytest_cache

@@ -96,6 +96,8 @@ def test_every_read_path_shows_nothing_of_a_forbidden_collection(dept: Service) 
                                                   history=dept.conversations.get(BOB, ana_chat).history()),
         "page": lambda: dept.page_text(sha, 1, SECRET_COLLECTION, identity=BOB),
         "page elsewhere": lambda: dept.page_text(sha, 1, "biblioteca", identity=BOB),
+        "page info": lambda: dept.page_info(sha, 1, SECRET_COLLECTION, identity=BOB),
+        "page info elsewhere": lambda: dept.page_info(sha, 1, "biblioteca", identity=BOB),
         "can": lambda: dept.can(SECRET_COLLECTION, identity=BOB),
         "require": lambda: dept.require(SECRET_COLLECTION, identity=BOB),
         "sources": lambda: documents_sources(dept, SECRET_COLLECTION, {sha}, identity=BOB),
@@ -128,7 +130,7 @@ def test_every_read_path_shows_nothing_of_a_forbidden_collection(dept: Service) 
     assert seen["can"] == "False"
     assert seen["search own"] and {h["source"] for h in seen["search own"]} == {"horario.txt"}
     # a forbidden collection reads exactly like a missing one, whatever the path
-    for name in ("documents", "search", "retriever", "answerer", "page", "upload", "remove", "grants"):
+    for name in ("documents", "search", "retriever", "answerer", "page", "page info", "upload", "remove", "grants"):
         assert seen[name].startswith("CollectionNotFoundError: ")
     missing = _outcome(lambda: dept.documents("no-such-thing", identity=BOB))
     assert seen["documents"].replace(SECRET_COLLECTION, "X") == missing.replace("no-such-thing", "X")
