@@ -11,6 +11,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
+# Tesseract with Spanish and English: OCR of scanned PDFs and images (ingest/ocr.py).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends tesseract-ocr tesseract-ocr-spa tesseract-ocr-eng \
+    && rm -rf /var/lib/apt/lists/*
+
 # CPU torch first, from PyTorch's CPU index: the project's `torch>=2.4,<2.14` is then already met and pip
 # never pulls the multi-GB CUDA build from PyPI. (Answers come from Ollama; torch only embeds.)
 RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
@@ -23,6 +28,7 @@ COPY pyproject.toml README.md ./
 COPY rag ./rag
 COPY ingest ./ingest
 COPY ui ./ui
+COPY api ./api
 RUN pip install . "chromadb==${CHROMA_VERSION}" && rm -rf build *.egg-info
 
 # A non-root user that owns the data directory. A new named volume mounted on /data starts as a copy of
@@ -43,7 +49,7 @@ ENV HF_HUB_OFFLINE=1 \
 USER rag
 WORKDIR /home/rag
 
-EXPOSE 8501
+EXPOSE 8501 8502
 
 # slim has no curl: ask Streamlit's health endpoint with Python's standard library.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \

@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup run ingest-sample test test-fast browser lint bench clean
+.PHONY: setup run ingest-sample test test-fast browser ocr lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-ingest-sample: setup
+ingest-sample: setup ocr
 	$(VENV)/bin/rag ingest corpora/sample
 
 run: ingest-sample
@@ -33,14 +33,22 @@ browser:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && command -v strace >/dev/null || \
 	  ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium chromium-driver strace >/dev/null)
 
-test: setup browser
+# Tesseract with Spanish and English (OCR of scans; docs: README "Scans"). Where apt-get is missing (macOS)
+# it says what to run instead and goes on: everything but OCR works without it.
+ocr:
+	@command -v tesseract >/dev/null && tesseract --list-langs 2>/dev/null | grep -qx spa || \
+	  (command -v apt-get >/dev/null && $(SUDO) apt-get update -qq && \
+	   $(SUDO) apt-get install -y -qq tesseract-ocr tesseract-ocr-spa tesseract-ocr-eng >/dev/null) || \
+	  echo "OCR needs Tesseract: brew install tesseract tesseract-lang (macOS)"
+
+test: setup browser ocr
 	$(PY) -m pytest
 
 test-fast: setup
 	$(PY) -m pytest -m "not slow and not browser"
 
 lint: setup
-	$(VENV)/bin/ruff check rag ingest ui tests benchmarks
+	$(VENV)/bin/ruff check rag ingest ui api tests benchmarks
 	$(VENV)/bin/mypy
 
 # Figures and how to read them: docs/benchmarks.md. Indexes they build are cached under rag_data/bench.
@@ -49,6 +57,8 @@ bench: setup
 	$(PY) benchmarks/answer_latency.py
 	$(PY) benchmarks/abstention.py
 	$(PY) benchmarks/query.py
+	$(PY) benchmarks/api_load.py
+	$(PY) benchmarks/office.py
 
 clean:
 	rm -rf $(VENV) rag_data .pytest_cache

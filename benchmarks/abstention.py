@@ -16,9 +16,10 @@ Reported, for unanswerable (``is_impossible``) and answerable questions apart:
   retrieved gold     (answerable) any of the k retrieved passages contains one: the ceiling for the above
 Also, as a third group, "off-collection": the SQuAD-es v1.1 dev questions about the 13 articles that
 v2.0 does not contain (nothing in the collection is about them): the easy kind of "not in the documents".
-The threshold sweep recomputes the decision from the same retrieved passages with
-``rag.extractive.best_sentences(min_score=t)`` (no re-retrieval): the answerer abstains exactly when no
-sentence scores ``t`` or more, which the run checks against the real answers at the default threshold.
+The threshold sweep replays the former lexical rule on the same retrieved passages with
+``rag.extractive.best_sentences(min_score=t)`` (no re-retrieval): abstain when no sentence scores ``t``
+or more. The answerer itself now answers in tiers (``rag.extractive.decide``: answer, passages that may
+answer, not found), reported first; "abstained" is its not-found tier.
 
 Question vectors are computed ahead in batches (``--no-prefill``: one at a time, as the service does);
 batched and single vectors agree up to rounding, so a handful of near-tied rankings may differ.
@@ -98,9 +99,10 @@ class Outcome:
     question: Question
     off_collection: bool
     hits: list[Any]
-    abstained: bool  # the real Answerer's decision at the default threshold
+    abstained: bool  # the real Answerer's decision: not found
     cited_gold: bool
     answer_gold: bool
+    tier: str = "answer"  # the extractive tier: answer, passages (that may answer) or not_found
 
     @property
     def retrieved_gold(self) -> bool:
@@ -157,7 +159,7 @@ def answer_all(service: Any, qs: Sequence[Question], k: int, prefill: bool = Tru
         answer = answerer.ask(q.text)
         cited = (not answer.abstained) and any(has_gold(c.text, q.answers) for c in answer.citations)
         out.append(Outcome(q, q.id in off, answer.hits, answer.abstained, cited,
-                           (not answer.abstained) and has_gold(answer.answer, q.answers)))
+                           (not answer.abstained) and has_gold(answer.answer, q.answers), str(answer.tier)))
         if log and i % 1000 == 0:
             log(f"  {i}/{len(qs)} questions, {time.perf_counter() - began:.0f} s")
     return out, time.perf_counter() - began
@@ -215,7 +217,9 @@ def summarize(outcomes: Sequence[Outcome], thresholds: Sequence[float] = THRESHO
         })
     at_default["sweep_mismatches_at_default"] = mismatches + sum(
         decide(o.question, o.hits, DEFAULT_MIN_RELEVANCE)[0] != o.abstained for o in off)
-    return {"at_default": at_default, "sweep": sweep}
+    tiers = {group: {t: sum(o.tier == t for o in members) for t in ("answer", "passages", "not_found")}
+             for group, members in (("answerable", ans), ("unanswerable", una), ("off_collection", off))}
+    return {"at_default": at_default, "sweep": sweep, "tiers": tiers}
 
 
 def off_collection_questions(titles: set[str], limit: int | None = None) -> list[Question]:
@@ -259,7 +263,11 @@ def run(data_dir: Path, limit: int | None = None, k: int = 5, prefill: bool = Tr
 
 def render(result: dict[str, Any]) -> str:
     d = result["at_default"]
+    tiers = result.get("tiers", {})
     lines = [
+        md_table(["tiers (rag.extractive.decide)", "answer", "passages that may answer", "not found"],
+                 [[group, *counts.values()] for group, counts in tiers.items()]),
+        "",
         f"{result['questions']} questions ({d['unanswerable']} unanswerable, {d['answerable']} answerable), "
         f"k={result['k']}, {result['index']['chunks']} passages; {result['seconds']:.0f} s",
         md_table(["at min_relevance", "abstains on unanswerable", "abstains on answerable", "on off-collection",
@@ -282,7 +290,8 @@ def render(result: dict[str, Any]) -> str:
         "useful = abstained on an unanswerable question, or answered an answerable one citing a gold passage",
     ]
     if d["sweep_mismatches_at_default"]:
-        lines.append(f"WARNING: the sweep disagrees with the answerer on {d['sweep_mismatches_at_default']} questions")
+        lines.append(f"the former lexical rule (min_relevance {d['threshold']}) and the tiers' not-found differ on "
+                     f"{d['sweep_mismatches_at_default']} questions (the sweep replays the former rule)")
     return "\n".join(lines)
 
 

@@ -36,6 +36,16 @@ NO_USABLE_TEXT = "no usable text (fonts without a Unicode map)"
 
 def read_pdf(data: bytes, password: str | None = None) -> tuple[list[str], str]:
     """Return (one normalized text per physical page, the raw /Title or "")."""
+    pages, title, unreadable = read_pdf_pages(data, password)
+    if len(unreadable) == len(pages):
+        raise LoadError(NO_USABLE_TEXT if any(unreadable.values()) else NO_TEXT_LAYER)
+    return pages, title
+
+
+def read_pdf_pages(data: bytes, password: str | None = None) -> tuple[list[str], str, dict[int, bool]]:
+    """Like read_pdf, but a PDF without text is not an error: it also returns its pages without
+    usable text (0-based index -> True where the text was glyph-name garbage), the ones OCR may read.
+    """
     if b"%PDF-" not in data[:_HEADER_WINDOW]:
         raise LoadError("not a PDF")
     with quiet_pypdf():
@@ -53,17 +63,16 @@ def read_pdf(data: bytes, password: str | None = None) -> tuple[list[str], str]:
             raise LoadError("damaged: objects nested too deeply") from exc
         except Exception as exc:  # pypdf raises far more than PdfReadError on hostile input
             raise LoadError(damaged(exc)) from exc
-    if not any(_HAS_WORD.search(page) for page in pages):
-        if failures and len(failures) == count:
-            raise LoadError(damaged(failures[0]))
-        raise LoadError(NO_USABLE_TEXT if garbage else NO_TEXT_LAYER)
+    unreadable = {i: i in garbage for i, page in enumerate(pages) if not _HAS_WORD.search(page)}
+    if len(unreadable) == count and failures and len(failures) == count:
+        raise LoadError(damaged(failures[0]))
     if failures:
         logger.warning(
             "%d of %d pages could not be read (left empty): %s", len(failures), count, damaged(failures[0])
         )
     if garbage:
-        logger.info("%d of %d pages use fonts without a Unicode map (left empty)", garbage, count)
-    return pages, title
+        logger.info("%d of %d pages use fonts without a Unicode map (left empty)", len(garbage), count)
+    return pages, title, unreadable
 
 
 def damaged(exc: BaseException) -> str:
@@ -115,10 +124,10 @@ def _unlock(reader: PdfReader, password: str | None) -> None:
     raise LoadError("wrong password")
 
 
-def _extract_pages(reader: PdfReader, count: int) -> tuple[list[str], int, list[Exception]]:
+def _extract_pages(reader: PdfReader, count: int) -> tuple[list[str], set[int], list[Exception]]:
     """Text of every page in physical order; unreadable or garbage pages stay as "" in place."""
     pages: list[str] = []
-    garbage = 0
+    garbage: set[int] = set()
     failures: list[Exception] = []
     for index in range(count):
         try:
@@ -129,7 +138,7 @@ def _extract_pages(reader: PdfReader, count: int) -> tuple[list[str], int, list[
             failures.append(exc)
             text = ""
         if is_glyph_garbage(text):
-            garbage += 1
+            garbage.add(index)
             text = ""
         pages.append(text)
     return pages, garbage, failures

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ingest.sandbox import ParserPool
+from ingest.scans import ScanDocument, Waiting, recognise_scans
+from ingest.sniff import SUFFIXES
 from rag.access import Identity
 from rag.errors import LoadError
 from rag.indexing import Indexer, Pending, Progress, backfill, needs_backfill
@@ -26,7 +28,8 @@ from rag.types import ParsedDocument
 
 log = logging.getLogger(__name__)
 
-SUPPORTED = frozenset({".pdf", ".txt", ".md"})
+SUPPORTED = frozenset(SUFFIXES)  # what a folder is searched for; the content then decides (ingest.sniff)
+FORMATS = "PDF, Word, LibreOffice, PowerPoint, Excel, HTML, text, Markdown and scans are read"
 UPLOAD_PREFIX = "upload:"
 
 
@@ -63,6 +66,7 @@ class ProgressSink(Protocol):
     def start(self, files: int) -> None: ...
     def file_done(self, name: str, status: str, chunks: int = 0, reason: str = "") -> None: ...
     def chunks(self, done: int) -> None: ...
+    def ocr_pages(self, name: str, done: int, total: int) -> None: ...
     def message(self, text: str) -> None: ...
     def close(self) -> None: ...
 
@@ -71,6 +75,7 @@ class NullProgress:
     def start(self, files: int) -> None: ...
     def file_done(self, name: str, status: str, chunks: int = 0, reason: str = "") -> None: ...
     def chunks(self, done: int) -> None: ...
+    def ocr_pages(self, name: str, done: int, total: int) -> None: ...
     def message(self, text: str) -> None: ...
     def close(self) -> None: ...
 
@@ -90,8 +95,8 @@ def discover(paths: Iterable[Path], report: IngestReport) -> list[Source]:
                     found.setdefault(real, Source(real, str(real), file.name))
         elif path.is_file():
             if path.suffix.lower() not in SUPPORTED:
-                report.failed.append({"path": str(path), "reason": f"unsupported file type {path.suffix or '(none)'}"
-                                      " (PDF, .txt and .md are read)"})
+                report.failed.append({"path": str(path),
+                                      "reason": f"unsupported file type {path.suffix or '(none)'} ({FORMATS})"})
                 continue
             real = path.resolve()
             found.setdefault(real, Source(real, str(real), path.name))
@@ -195,23 +200,42 @@ class IngestJob:
         self.progress.file_done(src.name, "failed", reason=reason)
 
     def _index(self, work: list[tuple[Source, PathRecord | None, PathRecord]], report: IngestReport) -> None:
+        """Parse every file; index the born-digital ones at once and the scans once their pages are read."""
         settings = self.service.settings
         by_file = {src.file: (src, old, rec) for src, old, rec in work}
         by_key = {src.key: (src, old) for src, old, _rec in work}
         indexer = Indexer(self.service.index, self.service.embedder, self.collection,
                           multilingual=self.service.multilingual)
+        waiting: list[Waiting] = []
+
+        def accepted(src: Source, rec: PathRecord, result: ParsedDocument) -> Pending:
+            if result.sha256 != rec.sha:  # the file changed between hashing and parsing
+                rec = dataclasses.replace(rec, sha=result.sha256)
+            return Pending(dataclasses.replace(result, name=src.name), rec)
 
         def parsed() -> Iterable[Pending]:
-            with ParserPool(self.workers, settings.parse_timeout, settings.parse_memory_mb) as pool:
+            with ParserPool(self.workers, settings.parse_timeout, settings.parse_memory_mb,
+                            per_unit=settings.parse_seconds_per_page) as pool:
                 for file, result in pool.parse([src.file for src, _, _ in work], self.password):
                     src, _old, rec = by_file[file]
                     if isinstance(result, LoadError):
                         self._fail(report, src, result.reason)
-                        continue
-                    if result.sha256 != rec.sha:  # the file changed between hashing and parsing
-                        rec = dataclasses.replace(rec, sha=result.sha256)
-                    doc: ParsedDocument = dataclasses.replace(result, name=src.name)
-                    yield Pending(doc, rec)
+                    elif isinstance(result, ScanDocument):  # pages to recognise: after the born-digital files
+                        waiting.append(Waiting(file, result, tag=(src, rec)))
+                    else:
+                        yield accepted(src, rec, result)
+
+        def recognised() -> Iterable[Pending]:
+            for item, result in recognise_scans(settings, waiting, self.password, on_page=page_read):
+                src, rec = item.tag
+                if isinstance(result, LoadError):
+                    self._fail(report, src, result.reason)
+                else:
+                    yield accepted(src, rec, result)
+
+        def page_read(item: Waiting) -> None:
+            src, _rec = item.tag
+            self.progress.ocr_pages(src.name, item.done, item.total)
 
         def written(pending: Pending, chunks: int) -> None:
             assert pending.path is not None
@@ -220,9 +244,13 @@ class IngestJob:
             (report.updated if status == "updated" else report.added).append(src.name)
             self.progress.file_done(src.name, status, chunks)
 
-        def progressed(p: Progress) -> None:
-            self.progress.chunks(p.chunks_done)
+        before = report.chunks
 
-        result = indexer.add(parsed(), on_progress=progressed, on_written=written)
-        report.chunks += result.chunks
-        report.seconds_in_model += result.seconds_in_model
+        def progressed(p: Progress) -> None:
+            self.progress.chunks(before + p.chunks_done)
+
+        for documents in (parsed, recognised):
+            result = indexer.add(documents(), on_progress=progressed, on_written=written)
+            report.chunks += result.chunks
+            report.seconds_in_model += result.seconds_in_model
+            before = report.chunks

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from typing import Any, TextIO
 
+_PAGES_FORMAT = "{desc}: {bar}| {n_fmt}/{total_fmt} pages [{elapsed}<{remaining}]"
+
 
 class LineProgress:
     """One line per file: for logs and pipes."""
@@ -26,6 +28,9 @@ class LineProgress:
     def chunks(self, done: int) -> None:
         pass
 
+    def ocr_pages(self, name: str, done: int, total: int) -> None:
+        self.message(f"  OCR {name}: page {done}/{total}")
+
     def message(self, text: str) -> None:
         print(text, file=self.stream, flush=True)
 
@@ -39,6 +44,8 @@ class BarProgress:
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stderr
         self.bar: Any = None
+        self.pages_bar: Any = None
+        self.ocr: dict[str, tuple[int, int]] = {}
         self.passages = 0
         self.failed = 0
 
@@ -60,6 +67,18 @@ class BarProgress:
         self.passages = done
         self._postfix()
 
+    def ocr_pages(self, name: str, done: int, total: int) -> None:
+        """A second bar, in pages, while scans are being recognised."""
+        from tqdm import tqdm
+
+        self.ocr[name] = (done, total)
+        pages_done = sum(d for d, _ in self.ocr.values())
+        if self.pages_bar is None:
+            self.pages_bar = tqdm(total=total, unit="page", file=self.stream, dynamic_ncols=True, position=1,
+                                  desc="OCR", bar_format=_PAGES_FORMAT)
+        self.pages_bar.total = max(self.pages_bar.total, sum(t for _, t in self.ocr.values()))
+        self.pages_bar.update(pages_done - self.pages_bar.n)
+
     def _postfix(self) -> None:
         if self.bar is not None:
             extra = f", {self.failed} failed" if self.failed else ""
@@ -72,6 +91,9 @@ class BarProgress:
             print(text, file=self.stream, flush=True)
 
     def close(self) -> None:
+        if self.pages_bar is not None:
+            self.pages_bar.close()
+            self.pages_bar = None
         if self.bar is not None:
             self.bar.close()
             self.bar = None

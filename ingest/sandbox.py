@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from ingest.sandbox_worker import BOOTSTRAP, load_guarded, resolve_loader, timeout_reason
 from rag.errors import LoadError
@@ -46,12 +47,16 @@ class ParserPool:
 
     ``workers=0`` parses in the calling process without any bound (debugging, tests of a loader).
     ``loader`` names the function that parses one file ('package.module:function', called as
-    ``loader(path, password)``); tests point it at deliberately misbehaving loaders.
+    ``loader(path, password, **options)``); tests point it at deliberately misbehaving loaders, OCR at
+    ``ingest.ocr:recognise_job`` with its languages in ``options``. ``per_unit``: seconds
+    added to a file's ``timeout`` for each page (slide, block of rows) its loader announces
+    (``ingest.sandbox_worker.announce_units``).
     Not thread-safe: one ``parse`` iteration at a time per pool.
     """
 
     def __init__(
-        self, workers: int = 1, timeout: float = 60.0, memory_mb: int = 2048, loader: str = DEFAULT_LOADER
+        self, workers: int = 1, timeout: float = 60.0, memory_mb: int = 2048, loader: str = DEFAULT_LOADER,
+        per_unit: float = 0.0, options: dict[str, Any] | None = None,
     ) -> None:
         if workers < 0:
             raise ValueError("workers must be 0 (in-process) or more")
@@ -59,9 +64,13 @@ class ParserPool:
             raise ValueError("timeout and memory_mb must be positive")
         if not all(loader.partition(":")):  # imported by each worker; only its shape is checked here
             raise ValueError(f"loader must look like 'package.module:function', got {loader!r}")
+        if per_unit < 0:
+            raise ValueError("per_unit must not be negative")
         self.timeout = timeout
+        self.per_unit = per_unit
         self.memory_mb = memory_mb
         self.loader = loader
+        self.options = dict(options or {})
         self._slots = [_Slot(index) for index in range(workers)]
         self._busy = False
         self._closed = False
@@ -97,7 +106,7 @@ class ParserPool:
             else:
                 loader = resolve_loader(self.loader)
                 for path in paths:
-                    yield Path(path), load_guarded(loader, Path(path), password, self.memory_mb)
+                    yield Path(path), load_guarded(loader, Path(path), password, self.memory_mb, self.options)
         finally:
             self._busy = False
 
@@ -138,16 +147,17 @@ class ParserPool:
 
     def _submit(self, slot: _Slot, path: Path, password: str | None) -> None:
         if slot.conn is None:
-            slot.start(self.loader, self.memory_mb, self.timeout)
+            slot.start(self.loader, self.memory_mb, self.timeout, self.per_unit, self.options)
         assert slot.conn is not None
         try:
             slot.conn.send((str(path), password))
         except OSError:  # the idle worker died since its last file: a fresh one gets the file
             slot.kill()
-            slot.start(self.loader, self.memory_mb, self.timeout)
+            slot.start(self.loader, self.memory_mb, self.timeout, self.per_unit, self.options)
             assert slot.conn is not None
             slot.conn.send((str(path), password))
         slot.job = path
+        slot.extended = 0.0
         slot.deadline = time.monotonic() + (self.timeout if slot.ready else _STARTUP_LIMIT)
 
     def _next_result(self) -> Result:
@@ -168,7 +178,7 @@ class ParserPool:
                     if not slot.ready:
                         slot.kill()
                         raise RuntimeError(f"a parser worker did not start within {_STARTUP_LIMIT:g} s")
-                    return slot.finish(LoadError(timeout_reason(self.timeout)), kill=True)
+                    return slot.finish(LoadError(timeout_reason(self.timeout + slot.extended)), kill=True)
             conns = [slot.conn for slot in busy if slot.conn is not None]
             ready = wait(conns, timeout=max(0.0, min(slot.deadline for slot in busy) - now))
             for slot in busy:
@@ -193,6 +203,10 @@ class ParserPool:
         if message[0] == "ready":
             slot.ready = True
             slot.deadline = time.monotonic() + self.timeout  # the file's clock starts now
+            return None
+        if message[0] == "units":  # the file is long: its clock gets the time its pages are allowed
+            slot.deadline += int(message[1]) * self.per_unit
+            slot.extended += int(message[1]) * self.per_unit
             return None
         if message[0] == "fatal":
             slot.kill()
@@ -230,8 +244,10 @@ class _Slot:
     ready: bool = False
     job: Path | None = None
     deadline: float = 0.0
+    extended: float = 0.0  # seconds the current file's loader earned by announcing its pages
 
-    def start(self, loader: str, memory_mb: int, timeout: float) -> None:
+    def start(self, loader: str, memory_mb: int, timeout: float, per_unit: float = 0.0,
+              options: dict[str, Any] | None = None) -> None:
         parent_sock, child_sock = socket.socketpair()
         with child_sock:
             self.process = subprocess.Popen(
@@ -244,7 +260,7 @@ class _Slot:
         # Closing our copy of the child's end (``with`` above) is what lets us see EOF when it dies.
         self.conn = Connection(parent_sock.detach())
         self.ready = False
-        self.conn.send(("config", loader, memory_mb, timeout, os.getpid()))
+        self.conn.send(("config", loader, memory_mb, timeout, os.getpid(), per_unit, options or {}))
         logger.debug("started parser worker %d (pid %d)", self.index, self.process.pid)
 
     def finish(self, result: ParsedDocument | LoadError, kill: bool) -> Result:

@@ -2,8 +2,14 @@
 
 Started by ``ingest.sandbox`` as a fresh interpreter (``python -c BOOTSTRAP fd sys.path...``); it never
 imports the parent's ``__main__``. Protocol (pickled tuples over a multiprocessing Connection):
-    parent -> worker: ("config", loader, memory_mb, timeout, parent_pid), then (path, password) per file
-    worker -> parent: ("ready",) | ("fatal", detail) | ("result", document or reason, logs, retire)
+    parent -> worker: ("config", loader, memory_mb, timeout, parent_pid, per_unit, options), then
+    (path, password) per file; the worker calls ``loader(path, password, **options)``
+    worker -> parent: ("ready",) | ("fatal", detail) | ("units", n) | ("result", document or reason, logs,
+    retire)
+
+A loader that learns how many pages (slides, sheets' blocks) a file has calls ``announce_units(n)``: the
+file's time limit then grows by ``per_unit`` seconds a unit (the pool's ``per_unit``), so a bound on a
+300-page scan is not the bound on a memo.
 """
 
 from __future__ import annotations
@@ -17,16 +23,17 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from rag.errors import LoadError
 from rag.types import ParsedDocument
 
 logger = logging.getLogger(__name__)
 
-Loader = Callable[[Path, str | None], ParsedDocument]
+Loader = Callable[..., ParsedDocument]  # loader(path, password, **options)
 LogRecordData = tuple[str, int, str]  # logger name, level, message: what crosses back to the parent
 
 BOOTSTRAP = (
@@ -34,6 +41,31 @@ BOOTSTRAP = (
 )
 _WATCHDOG_PERIOD = 0.5
 _REASON_CHARS = 110
+MAX_UNITS = 100_000  # more units than this extend the time limit no further
+
+
+@dataclass
+class _Job:
+    """The worker's channel to the parent and the time allowance per unit of the file in hand."""
+
+    conn: Connection | None = None
+    per_unit: float = 0.0
+    units: int = 0  # announced for the current file
+
+
+_JOB = _Job()
+
+
+def announce_units(units: int) -> None:
+    """Say that the file being parsed has ``units`` pages (slides, blocks of rows): its time limit grows
+    by the pool's per-unit allowance for each one beyond those already announced. Outside a worker (a
+    parse in the calling process, a test) it does nothing."""
+    extra = min(max(0, units), MAX_UNITS) - _JOB.units
+    if _JOB.conn is None or _JOB.per_unit <= 0 or extra <= 0:
+        return
+    _JOB.units += extra
+    _raise_cpu_limit(extra * _JOB.per_unit)
+    _JOB.conn.send(("units", extra))
 
 
 def resolve_loader(spec: str) -> Loader:
@@ -55,11 +87,11 @@ def memory_reason(memory_mb: int) -> str:
 
 
 def load_guarded(
-    loader: Loader, path: Path, password: str | None, memory_mb: int
+    loader: Loader, path: Path, password: str | None, memory_mb: int, options: dict[str, Any] | None = None
 ) -> ParsedDocument | LoadError:
     """Run the loader; every outcome becomes a document or a LoadError (bugs are logged with traceback)."""
     try:
-        return loader(path, password)
+        return loader(path, password, **(options or {}))
     except LoadError as exc:
         return exc
     except MemoryError:
@@ -80,9 +112,10 @@ def main(fd: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # belt and braces: it already runs in its own session
     conn = Connection(fd)
     try:
-        _, loader_spec, memory_mb, timeout, parent_pid = conn.recv()
+        _, loader_spec, memory_mb, timeout, parent_pid, per_unit, options = conn.recv()
     except (EOFError, OSError):
         return
+    _JOB.conn, _JOB.per_unit = conn, float(per_unit)
     threading.Thread(target=_watch_parent, args=(parent_pid,), name="parent-watch", daemon=True).start()
     _limit_memory(memory_mb)
     collector = _Collector()
@@ -97,17 +130,19 @@ def main(fd: int) -> None:
         conn.send(("fatal", one_line(f"cannot import loader {loader_spec}: {type(exc).__name__}: {exc}")))
         return
     conn.send(("ready",))
-    _serve(conn, loader, memory_mb, timeout, collector)
+    _serve(conn, loader, memory_mb, timeout, collector, options)
 
 
-def _serve(conn: Connection, loader: Loader, memory_mb: int, timeout: float, collector: _Collector) -> None:
+def _serve(conn: Connection, loader: Loader, memory_mb: int, timeout: float, collector: _Collector,
+           options: dict[str, Any]) -> None:
     while True:
         try:
             path, password = conn.recv()
         except (EOFError, OSError):
             return  # the parent closed the pool or died
         _limit_cpu(timeout)
-        result = load_guarded(loader, Path(path), password, memory_mb)
+        _JOB.units = 0
+        result = load_guarded(loader, Path(path), password, memory_mb, options)
         # After a MemoryError the heap may be fragmented or half-built objects linger: start afresh.
         retire = isinstance(result, LoadError) and result.reason == memory_reason(memory_mb)
         payload: ParsedDocument | str = result if isinstance(result, ParsedDocument) else result.reason
@@ -158,6 +193,15 @@ def _limit_cpu(timeout: float) -> None:
     if hard != resource.RLIM_INFINITY:
         soft = min(soft, hard)
     resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+
+
+def _raise_cpu_limit(seconds: float) -> None:
+    """Give the current job ``seconds`` more CPU time before SIGXCPU (announced units)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    if soft == resource.RLIM_INFINITY:
+        return
+    soft += math.ceil(seconds)
+    resource.setrlimit(resource.RLIMIT_CPU, (soft if hard == resource.RLIM_INFINITY else min(soft, hard), hard))
 
 
 def _watch_parent(parent_pid: int) -> None:

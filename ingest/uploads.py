@@ -19,7 +19,16 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.pipeline import SUPPORTED, UPLOAD_PREFIX, IngestJob, IngestReport, NullProgress, ProgressSink, Source
+from ingest.pipeline import (
+    FORMATS,
+    SUPPORTED,
+    UPLOAD_PREFIX,
+    IngestJob,
+    IngestReport,
+    NullProgress,
+    ProgressSink,
+    Source,
+)
 from rag.access import Identity
 from rag.errors import DocumentNotFoundError, LoadError
 from rag.service import Service
@@ -79,7 +88,7 @@ def ingest_uploads(service: Service, collection: str | None, uploads: Sequence[U
             continue
         suffix = Path(name).suffix.lower()
         if suffix not in SUPPORTED:
-            refused.append((name, f"unsupported file type {suffix or '(none)'} (PDF, .txt and .md are read)"))
+            refused.append((name, f"unsupported file type {suffix or '(none)'} ({FORMATS})"))
         elif len(upload.data) > limit * 1024 * 1024:
             refused.append((name, f"larger than the {limit} MB limit per file (RAG_MAX_UPLOAD_MB)"))
         elif not upload.data:
@@ -129,6 +138,9 @@ class _Prepend:
 
     def chunks(self, done: int) -> None:
         self.inner.chunks(done)
+
+    def ocr_pages(self, name: str, done: int, total: int) -> None:
+        self.inner.ocr_pages(name, done, total)
 
     def message(self, text: str) -> None:
         self.inner.message(text)

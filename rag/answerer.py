@@ -13,7 +13,7 @@ from langchain_core.language_models import BaseChatModel
 
 from rag.chain import AnswerEvent, Generator, Retriever, as_generator, build_chain
 from rag.errors import GenerationError, SettingsError
-from rag.extractive import DEFAULT_MIN_RELEVANCE
+from rag.extractive import CALIBRATION, Calibration, Encoder
 from rag.settings import Settings
 from rag.types import Answer, Turn
 
@@ -26,12 +26,15 @@ class Answerer:
         retriever: Retriever,
         llm: Generator | BaseChatModel | None = None,
         top_k: int = 5,
-        min_relevance: float = DEFAULT_MIN_RELEVANCE,
+        calibration: Calibration = CALIBRATION,
+        encoder: Encoder | None = None,
     ) -> None:
         self.retriever = retriever
         self.generator = as_generator(llm)
         self.top_k = top_k
-        self.chain = build_chain(retriever, self.generator, min_relevance=min_relevance)
+        # the retriever's multilingual encoder, when it has one, compares units across languages
+        encoder = encoder or getattr(retriever, "multilingual", None)
+        self.chain = build_chain(retriever, self.generator, calibration=calibration, encoder=encoder)
 
     @classmethod
     def from_settings(cls, settings: Settings, retriever: Retriever, model: str | None = None) -> Answerer:

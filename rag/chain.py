@@ -21,7 +21,7 @@ from langchain_core.runnables import Runnable, RunnableGenerator, RunnableLambda
 from rag import prompts
 from rag.citations import MarkerFilter, check_citations
 from rag.errors import GenerationError, GenerationTimeoutError, ModelNotFoundError, OllamaUnavailableError
-from rag.extractive import DEFAULT_MIN_RELEVANCE, extractive_answer
+from rag.extractive import CALIBRATION, Calibration, Encoder, extractive_answer
 from rag.language import Language, detect_language
 from rag.sanitize import ControlStripper, strip_control
 from rag.text import collapse, fold
@@ -137,10 +137,17 @@ def _standalone_from(reply: str, fallback: str) -> str:
 def build_chain(
     retriever: Retriever,
     llm: Generator | BaseChatModel | None = None,
-    min_relevance: float = DEFAULT_MIN_RELEVANCE,
+    calibration: Calibration = CALIBRATION,
+    encoder: Encoder | None = None,
 ) -> Runnable[dict[str, Any], AnswerEvent]:
-    """The chain; input ``{"question": str, "history": list[Turn], "k": int}``, streams AnswerEvents."""
+    """The chain; input ``{"question": str, "history": list[Turn], "k": int}``, streams AnswerEvents.
+
+    Without a model the answer is extractive (``rag.extractive``): it reads the cited pages' lines
+    through the retriever's ``page_text`` when it has one, and compares units with a question in
+    another language through ``encoder`` (the multilingual encoder; None: by their words only).
+    """
     generator = as_generator(llm)
+    pages = getattr(retriever, "page_text", None)
 
     def preflight(x: dict[str, Any]) -> dict[str, Any]:
         failure: GenerationError | None = None
@@ -187,7 +194,8 @@ def build_chain(
         if notice:
             yield AnswerEvent("status", notice)
         # Score against the standalone question: a follow-up alone ("¿Y para el posgrado?") says too little.
-        found = extractive_answer(x["standalone"], x["hits"], lang=x["lang"], min_score=min_relevance)
+        found = extractive_answer(x["standalone"], x["hits"], lang=x["lang"], pages=pages, encoder=encoder,
+                                  cal=calibration)
         answer = dataclasses.replace(found, question=x["question"], notice=notice)
         yield AnswerEvent("token", answer.answer)
         yield AnswerEvent("done", answer)

@@ -13,10 +13,12 @@ of a document pulls their vectors together and costs dense retrieval 5 points of
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from rag.locators import PATH_SEPARATOR, locator
 from rag.text import collapse, fold
 from rag.types import Chunk, ParsedDocument
 
@@ -41,7 +43,8 @@ class ChunkerConfig:
     context_budget: int = 40  # tokens allowed for the context line in front
     overlap: int = 30  # tokens of trailing sentences repeated at the start of the next passage
     min_tokens: int = 24  # a shorter tail is merged into the passage before it
-    page_break: int = 32  # at a page break, a passage this long ends (citations stay on one page)
+    page_break: int = 32  # at a page break, a passage this long ends (citations stay on one page); at
+    # the start of a slide, a sheet's block of rows or a section, any passage ends
 
     @classmethod
     def for_window(cls, window: int) -> ChunkerConfig:
@@ -59,6 +62,7 @@ class _Unit:
     page: int
     tokens: int
     heading: str
+    paragraph: int = 0  # 1-based paragraph of its page (headings not counted)
 
 
 def is_heading(line: str) -> bool:
@@ -72,23 +76,29 @@ def is_heading(line: str) -> bool:
     return len(letters) >= 4 and all(c.isupper() for c in letters) and len(line.split()) <= 10
 
 
-def _sentences(page_text: str) -> list[tuple[str, bool]]:
-    """(text, is_heading) pieces of one page, in order."""
-    pieces: list[tuple[str, bool]] = []
+def _sentences(page_text: str, opening: str = "") -> list[tuple[str, bool, int]]:
+    """(text, is_heading, paragraph number) pieces of one page, in order (a heading has its next
+    paragraph's number); a first line equal to ``opening`` (a section's own heading) is a heading."""
+    pieces: list[tuple[str, bool, int]] = []
     paragraph: list[str] = []
+    number = 0
 
     def flush() -> None:
+        nonlocal number
         if paragraph:
             joined = collapse(" ".join(paragraph))
-            pieces.extend((s, False) for s in _SENTENCE_END.split(joined) if s.strip())
+            sentences = [s for s in _SENTENCE_END.split(joined) if s.strip()]
+            if sentences:
+                number += 1
+                pieces.extend((s, False, number) for s in sentences)
             paragraph.clear()
 
     for line in page_text.split("\n"):
         if not line.strip():
             flush()
-        elif is_heading(line):
+        elif is_heading(line) or (opening and not pieces and not paragraph and collapse(line) == opening):
             flush()
-            pieces.append((collapse(line), True))
+            pieces.append((collapse(line), True, number + 1))
         else:
             paragraph.append(line)
     flush()
@@ -130,25 +140,34 @@ def chunk_document(doc: ParsedDocument, count: TokenCounter, config: ChunkerConf
     units: list[_Unit] = []
     heading = ""
     for page_no, page_text in enumerate(doc.pages, start=1):
-        pieces = _sentences(page_text)
+        info = doc.info(page_no)
+        if info.kind == "section":
+            heading = info.label  # the section's heading path is its context, whatever its text holds
+        opening = info.label.rsplit(PATH_SEPARATOR, 1)[-1] if info.kind == "section" else ""
+        pieces = _sentences(page_text, opening)
         if not pieces:
             continue
         texts = [p[0] for p in pieces]
-        for (text, is_head), tokens in zip(pieces, count(texts), strict=True):
+        for (text, is_head, paragraph), tokens in zip(pieces, count(texts), strict=True):
             if is_head:
                 heading = text
             if tokens > config.target:
                 for part in _split_long(text, config.target, count):
-                    units.append(_Unit(part, page_no, count([part])[0], heading))
+                    units.append(_Unit(part, page_no, count([part])[0], heading, paragraph))
             else:
-                units.append(_Unit(text, page_no, tokens, heading))
+                units.append(_Unit(text, page_no, tokens, heading, paragraph))
 
     groups: list[list[_Unit]] = []
     current: list[_Unit] = []
     size = 0
     for unit in units:
-        if current and unit.page != current[-1].page and size >= config.page_break:
-            groups.append(current)  # a new page starts a new passage, with no overlap carried over
+        if current and unit.page != current[-1].page and (size >= config.page_break
+                                                          or doc.info(unit.page).kind != "page"
+                                                          or doc.info(unit.page).ocr != doc.info(current[-1].page).ocr):
+            # a new page starts a new passage, with no overlap carried over; a new slide, sheet block
+            # or section always does (its locator names one), and so does a page read by OCR after one
+            # with a text layer or the reverse (a passage is either recognised text or not)
+            groups.append(current)
             current, size = [], 0
         if current and size + unit.tokens > config.target:
             groups.append(current)
@@ -164,7 +183,10 @@ def chunk_document(doc: ParsedDocument, count: TokenCounter, config: ChunkerConf
         current.append(unit)
         size += unit.tokens
     if current:
-        if groups and size < config.min_tokens and _fits(groups[-1], current, config):
+        same_unit = bool(groups) and (groups[-1][-1].page == current[0].page
+                                      or (doc.info(current[0].page).kind == "page"
+                                          and doc.info(current[0].page).ocr == doc.info(groups[-1][-1].page).ocr))
+        if groups and same_unit and size < config.min_tokens and _fits(groups[-1], current, config):
             groups[-1] = groups[-1] + [u for u in current if u not in groups[-1]]
         else:
             groups.append(current)
@@ -174,16 +196,22 @@ def chunk_document(doc: ParsedDocument, count: TokenCounter, config: ChunkerConf
         text = " ".join(u.text for u in group)
         context = _context_line(title, group[0].heading, count, config.context_budget)
         position = len(chunks)
+        first, last = group[0].page, group[-1].page
+        infos = [doc.info(n) for n in range(first, last + 1)]
+        confidences = [i.ocr_confidence for i in infos if i.ocr and i.ocr_confidence is not None]
         chunks.append(
             Chunk(
                 id=f"{doc.sha256}:{position}",
                 doc_sha=doc.sha256,
                 source=doc.name,
-                page=group[0].page,
-                page_end=group[-1].page,
+                page=first,
+                page_end=last,
                 position=position,
                 text=text,
                 context=context,
+                locator=locator(first, last, infos[0], infos[-1], group[0].paragraph),
+                ocr=any(i.ocr for i in infos),
+                ocr_confidence=min(confidences) if confidences else None,
             )
         )
     return [_fit(c, count, config) for c in chunks]
@@ -209,8 +237,7 @@ def _fit(chunk: Chunk, count: TokenCounter, config: ChunkerConfig) -> Chunk:
 
 
 def _with(chunk: Chunk, text: str) -> Chunk:
-    return Chunk(chunk.id, chunk.doc_sha, chunk.source, chunk.page, chunk.page_end, chunk.position, text,
-                 chunk.context)
+    return dataclasses.replace(chunk, text=text)
 
 
 def _title(doc: ParsedDocument) -> str:

@@ -71,14 +71,7 @@ def check_citations(answer: str, passages: Sequence[Passage]) -> CheckedAnswer:
     seen: list[int] = []
     text = clean_markers(answer, by_n.keys(), seen).strip()
     citations = [
-        Citation(
-            n=n,
-            source=by_n[n].hit.source,
-            page=by_n[n].hit.page,
-            text=collapse(by_n[n].hit.text),
-            chunk_id=by_n[n].hit.chunk_id,
-            page_end=by_n[n].hit.page_end,
-        )
+        Citation.of(n, by_n[n].hit, collapse(by_n[n].hit.text))
         for n in seen
     ]
     return CheckedAnswer(text=text, citations=citations, supported=bool(citations))

@@ -1,8 +1,9 @@
 """The Ollama adapter: the only module that imports ``ollama`` and ``langchain-ollama``.
 
 It checks that Ollama answers (``/api/version``), that the model is pulled (``/api/tags``), reads the
-model's context window (``/api/show``), streams chat answers through langchain-ollama's ChatOllama, and
-turns every httpx/ollama failure into a rag.errors type whose message says what to do.
+model's context window and its facts (``/api/show``: size, quantisation, licence text), streams chat
+answers through langchain-ollama's ChatOllama, and turns every httpx/ollama failure into a rag.errors type
+whose message says what to do.
 """
 
 from __future__ import annotations
@@ -48,6 +49,39 @@ def context_window_from_show(model_info: dict[str, Any], parameters: str, max_co
     if not isinstance(trained, int) or trained <= 0:
         return min(FALLBACK_CONTEXT, max_context)
     return min(trained, max_context)
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What Ollama says about one pulled model (``/api/tags`` and ``/api/show``), in plain types."""
+
+    name: str
+    size: int = 0  # bytes on disk
+    family: str = ""
+    parameter_size: str = ""  # as Ollama writes it, e.g. "7.6B"
+    parameter_count: int | None = None
+    quantization: str = ""  # e.g. "Q4_K_M"
+    context_length: int | None = None  # the length it was trained for
+    licence: str = ""  # the licence text(s) the model carries; "" when it carries none
+    capabilities: tuple[str, ...] = ()
+
+
+def card_from_show(name: str, size: int, details: dict[str, Any], info: dict[str, Any], licence: str,
+                   capabilities: Sequence[str] = ()) -> ModelCard:
+    """A ModelCard from the fields of ``/api/tags`` and ``/api/show`` (details, model_info, license)."""
+    arch = info.get("general.architecture")
+    trained = info.get(f"{arch}.context_length")
+    if trained is None:
+        trained = next((v for k, v in info.items() if k.endswith(".context_length")), None)
+    count = info.get("general.parameter_count")
+    return ModelCard(
+        name=name, size=int(size or 0), family=str(details.get("family") or arch or ""),
+        parameter_size=str(details.get("parameter_size") or ""),
+        parameter_count=count if isinstance(count, int) else None,
+        quantization=str(details.get("quantization_level") or ""),
+        context_length=trained if isinstance(trained, int) and trained > 0 else None,
+        licence=(licence or "").strip(), capabilities=tuple(capabilities),
+    )
 
 
 @dataclass(frozen=True)
@@ -102,6 +136,7 @@ class OllamaGenerator:
         self._window: int | None = None
         self._chat: ChatOllama | None = None
         self._transport: httpx.HTTPTransport | None = None  # ours, so close() can release its connections
+        self.last_eval: tuple[int, float] | None = None  # the last answer's (tokens, seconds), as Ollama counts
 
     def close(self) -> None:
         """Release pooled connections to Ollama; the generator can still be used afterwards."""
@@ -139,6 +174,22 @@ class OllamaGenerator:
         try:
             with self._client() as client:
                 return [m.model for m in client.list().models if m.model]
+        except Exception as exc:  # noqa: BLE001 - translated, never swallowed
+            raise self._translate(exc) from None
+
+    def cards(self) -> list[ModelCard]:
+        """Every pulled model with its facts: one ``/api/tags`` and one ``/api/show`` per model."""
+        try:
+            with self._client() as client:
+                listed = [m for m in client.list().models if m.model]
+                cards = []
+                for m in listed:
+                    shown = client.show(str(m.model))
+                    details = (shown.details or m.details)
+                    cards.append(card_from_show(
+                        str(m.model), int(m.size or 0), details.model_dump() if details else {},
+                        dict(shown.modelinfo or {}), shown.license or "", shown.capabilities or ()))
+                return cards
         except Exception as exc:  # noqa: BLE001 - translated, never swallowed
             raise self._translate(exc) from None
 
@@ -191,6 +242,7 @@ class OllamaGenerator:
                     yield chunk.text
                 if chunk.response_metadata.get("done"):
                     done_reason = str(chunk.response_metadata.get("done_reason") or "stop")
+                    self.last_eval = _eval_counters(chunk.response_metadata)
         except GenerationError:
             raise
         except Exception as exc:  # noqa: BLE001 - every failure is explained, none is swallowed
@@ -236,3 +288,11 @@ class OllamaGenerator:
             return GenerationError(f"HTTP error talking to Ollama at {self.host}: {exc}")
         log.warning("unexpected failure calling Ollama", exc_info=exc)
         return GenerationError(f"the model call failed: {exc.__class__.__name__}: {exc}")
+
+
+def _eval_counters(meta: dict[str, Any]) -> tuple[int, float] | None:
+    """(tokens generated, seconds spent generating them) from Ollama's final message, if it sent them."""
+    count, duration = meta.get("eval_count"), meta.get("eval_duration")
+    if isinstance(count, int) and isinstance(duration, int) and count > 0 and duration > 0:
+        return count, duration / 1e9
+    return None

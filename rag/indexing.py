@@ -134,6 +134,7 @@ class Indexer:
                 name=p.doc.name,
                 title=p.doc.title,
                 pages=p.doc.pages,
+                page_info=p.doc.page_info,
                 chunks=chunks,
                 terms=[passage_terms(c.text, c.context) for c in chunks],
                 size=p.doc.size,

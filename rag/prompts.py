@@ -21,6 +21,12 @@ NOT_FOUND: dict[Language, str] = {
     "en": "I could not find that in the documents.",
 }
 
+# The label of the extractive mode's middle tier: passages that are relevant, none of them an answer.
+MAY_ANSWER: dict[Language, str] = {
+    "es": "Pasajes que pueden contener la respuesta",
+    "en": "Passages that may answer this",
+}
+
 _SYSTEM: dict[Language, str] = {
     "es": (
         "Eres un asistente que responde preguntas sobre los documentos de una universidad.\n"

@@ -71,7 +71,7 @@ from rag.embedders import Embedder
 from rag.multilingual import MultilingualEncoder, unpack_many
 from rag.store.catalog import Catalog, bm25_idf
 from rag.store.index import Index
-from rag.types import Chunk, Hit
+from rag.types import Chunk, Hit, page_locator
 
 log = logging.getLogger(__name__)
 
@@ -494,6 +494,11 @@ class Retriever:
     def fuse(self, cands: Candidates, k: int) -> Ranked:
         return fuse(cands, k, context=self.context)
 
+    def page_text(self, doc_sha: str, page: int) -> str | None:
+        """A page of a document of this collection, as stored (the extractive answer reads its lines)."""
+        catalog = self._catalog()
+        return catalog.page_text(doc_sha, page) if catalog is not None else None
+
     def fusion_info(self) -> dict[str, Any]:
         return {"method": "confidence-weighted score fusion with document context", "depth": self.depth,
                 "context": self.context,
@@ -523,10 +528,31 @@ class Retriever:
         question = question.strip()
         if not question:
             return []
-        ranked = self.ranked(question, MERGE * k + 8, method)
+        n = MERGE * k + 8
+        cands = self.candidates(question, n) if (method or self.method) == "hybrid" else None
+        ranked = self.fuse(cands, n + 8) if cands is not None else self.ranked(question, n, method)
         chunks = self.index.catalog(self.collection).chunks([cid for cid, _ in ranked])
-        return [merged_hit(rank, [chunks[cid] for cid, _ in group], group[0][1])
+        hits = [merged_hit(rank, [chunks[cid] for cid, _ in group], group[0][1])
                 for rank, group in enumerate(hit_groups(ranked, chunks)[:k], start=1)]
+        return with_signals(hits, ranked, chunks, cands) if cands is not None else hits
+
+
+def with_signals(hits: Sequence[Hit], ranked: Ranked, chunks: Mapping[str, Chunk],
+                 cands: Candidates) -> list[Hit]:
+    """``hits`` with what the fusion measured of each, for the extractive answer to weigh: the e5
+    cosine of the question with the passage and its best-sentence coverage (the best of a merged
+    hit's passages; None where it was not measured)."""
+    e5 = dict(cands.e5)
+    members: dict[str, list[str]] = {}
+    for group in hit_groups(ranked, chunks):
+        members[group[0][0]] = [cid for cid, _ in group]
+    out = []
+    for hit in hits:
+        ids = members.get(hit.chunk_id, [hit.chunk_id])
+        sims = [e5[cid] for cid in ids if cid in e5]
+        covs = [cands.sentences[cid] for cid in ids if cid in cands.sentences]
+        out.append(replace(hit, similarity=max(sims) if sims else None, coverage=max(covs) if covs else None))
+    return out
 
 
 def hit_groups(ranked: Ranked, chunks: Mapping[str, Chunk], merge: bool = True) -> list[Ranked]:
@@ -574,9 +600,14 @@ def merged_hit(rank: int, chunks: Sequence[Chunk], score: float) -> Hit:
     """One hit from one passage, or from neighbouring passages of one document (read in order)."""
     best = chunks[0]
     ordered = sorted(chunks, key=lambda c: c.position)
-    return Hit(rank=rank, source=best.source, page=min(c.page for c in chunks),
-               page_end=max(c.page_end for c in chunks), text=join_passages([c.text for c in ordered]),
-               score=score, chunk_id=best.id, doc_sha=best.doc_sha, context=ordered[0].context)
+    page, page_end = min(c.page for c in chunks), max(c.page_end for c in chunks)
+    confidences = [c.ocr_confidence for c in chunks if c.ocr_confidence is not None]
+    # neighbours are merged only on one page, so the first one's locator says where the text starts
+    return Hit(rank=rank, source=best.source, page=page, page_end=page_end,
+               text=join_passages([c.text for c in ordered]), score=score, chunk_id=best.id,
+               doc_sha=best.doc_sha, context=ordered[0].context,
+               locator=ordered[0].locator or page_locator(page, page_end), ocr=any(c.ocr for c in chunks),
+               ocr_confidence=min(confidences) if confidences else None)
 
 
 def join_passages(texts: Sequence[str]) -> str:

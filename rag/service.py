@@ -27,7 +27,7 @@ from rag.retrieval import Method, Retriever
 from rag.settings import Settings, validate_collection
 from rag.store.access import AccessDB
 from rag.store.index import Index
-from rag.types import Chunk, DocumentInfo, Hit
+from rag.types import Chunk, DocumentInfo, Hit, PageInfo
 
 if TYPE_CHECKING:  # the answering chain imports LangChain (~3 s): not for ingestion or its parser processes
     from rag.answerer import Answerer
@@ -225,6 +225,14 @@ class Service:
                                sha256=[d.sha256 for d in found])
         return found
 
+    def page_info(self, doc_sha: str, page: int, collection: str | None = None, *,
+                  identity: Identity | None = None) -> PageInfo | None:
+        """How one stored unit is located (label, kind) and whether its text came from OCR."""
+        name = self.require(collection, "read", identity=identity)
+        if not self.index.exists(name):
+            return None
+        return self.index.catalog(name).page_info(doc_sha, page)
+
     def reembed(self, collection: str | None = None,
                 on_document: Callable[[DocumentInfo, int], None] | None = None, *,
                 identity: Identity | None = None) -> int:
@@ -307,3 +315,13 @@ class CheckedRetriever:
         if self.service.settings.log_questions:
             self.service.access.record(self.identity, "question", self.collection, text=question)
         return self.inner.retrieve(question, k)
+
+    @property
+    def multilingual(self) -> MultilingualEncoder | None:
+        """The inner retriever's multilingual encoder (the extractive answer compares units across languages)."""
+        return self.inner.multilingual
+
+    def page_text(self, doc_sha: str, page: int) -> str | None:
+        """A page of this collection, as stored, while the caller may still read it."""
+        self.service.require(self.collection, "read", identity=self.identity)
+        return self.inner.page_text(doc_sha, page)

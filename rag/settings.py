@@ -84,11 +84,34 @@ class Settings(BaseSettings):
         description="Ollama's own variable.",
     )
     model: str = Field(default=DEFAULT_MODEL, description="The Ollama model that writes answers.")
+    ollama_parallel: int = Field(
+        default=1, ge=1, le=64,
+        description="Answers Ollama generates at once (its OLLAMA_NUM_PARALLEL, with both models loaded); "
+        "2 or more: compare mode runs the two models concurrently, 1: one after the other.",
+    )
     top_k: int = Field(default=5, ge=1, le=100, description="Passages retrieved per question.")
     request_timeout: float = Field(default=120.0, gt=0, description="Seconds to wait for Ollama or a Chroma server.")
     parse_timeout: float = Field(default=60.0, gt=0, description="Seconds allowed to parse one file.")
     parse_memory_mb: int = Field(default=2048, ge=256, description="Memory cap for parsing one file.")
+    parse_seconds_per_page: float = Field(
+        default=2.0, ge=0, description="Seconds added to the parse time limit per page, slide or block of rows.")
+    ocr: bool = Field(default=True, description="Recognise scans and pages without a text layer (Tesseract).")
+    ocr_langs: str = Field(
+        default="spa+eng", description="Tesseract languages for OCR, '+'-joined (each needs its language package)."
+    )
+    ocr_workers: int = Field(default=0, ge=0, description="Processes recognising pages at once; 0: one per core.")
+    ocr_page_timeout: float = Field(default=180.0, gt=0, description="Seconds allowed to recognise one page.")
+    ocr_dpi: int = Field(default=300, ge=70, le=600, description="Resolution PDF pages are rendered at for OCR.")
     lock_timeout: float = Field(default=600.0, ge=0, description="Seconds an ingest waits for another.")
+    # -- the HTTP API (rag serve) -----------------------------------------------------------------
+    api_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="Personal mode: the one key the HTTP API asks for (empty: none, unless `rag keys` made some).",
+    )
+    api_max_answers: int = Field(default=4, ge=1, description="Answers the HTTP API generates at once.")
+    api_queue_timeout: float = Field(
+        default=20.0, ge=0, description="Seconds a request waits for an answer slot before a 503 with Retry-After."
+    )
     max_upload_mb: int = Field(default=200, ge=1, description="Largest file the web page accepts.")
     allow_downloads: bool = Field(
         default=False, description="Let Hugging Face download models (off: fully offline)."

@@ -11,7 +11,8 @@ import unicodedata
 _SOFT_HYPHEN = "\u00ad"
 # A word broken at a line end: "evalu-\nación" -> "evaluación". Both sides must be lower-case letters so
 # that "Inter-\nAmerican" and list dashes survive.
-_HYPHEN_BREAK = re.compile(r"(\w*[a-záéíóúüñàèìòùâêîôûç])[-\u2010\u2011]\n[ \t]*([a-záéíóúüñàèìòùâêîôûç]\w*)")
+# (only the letters on either side are matched: a leading \w* made this quadratic on a megabyte-long "word")
+_HYPHEN_BREAK = re.compile(r"([a-záéíóúüñàèìòùâêîôûç])[-\u2010\u2011]\n[ \t]*([a-záéíóúüñàèìòùâêîôûç])")
 _SPACES = re.compile(r"[ \t\f\v\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f\ufffe\uffff]")
 _BLANK_LINES = re.compile(r"\n{3,}")

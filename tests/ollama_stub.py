@@ -8,6 +8,10 @@ counters), /api/embed. Unknown models get Ollama's own 404 bodies. Behaviour is 
     stub.cut_after = 3        # close the connection after 3 chunks, no final message
     stub.delay = 2.0          # sleep before the first byte (client timeouts)
     stub.fail_status = 500    # answer chat/generate with {"error": stub.fail_message}
+    stub.replies["llama3.1:8b"] = ...  # one model answers differently from the others
+    stub.cards["llama3.1:8b"] = {"license": "LLAMA 3.1 COMMUNITY LICENSE…", "parameter_size": "8.0B"}
+    stub.token_delay = 0.02   # a fixed token rate: sleep between streamed chunks (benchmarks, disconnects)
+    stub.streams_closed       # streamed answers whose client hung up before the end (counted)
 """
 
 from __future__ import annotations
@@ -59,7 +63,13 @@ class OllamaStub:
     fail_message: str = "llama runner process has terminated: exit status 2"
     stream_error_after: int | None = None  # send an in-stream {"error": ...} line after this many chunks
     done_reason: str = "stop"
+    token_delay: float = 0.0
+    streams_closed: int = 0
     embed_dim: int = 16
+    replies: dict[str, Reply] = field(default_factory=dict)  # per model (full name); others use ``reply``
+    # per model: what /api/tags and /api/show say ("license", "family", "parameter_size", "parameter_count",
+    # "quantization_level", "context_length", "size"); a model without "license" carries none, as in Ollama
+    cards: dict[str, dict[str, Any]] = field(default_factory=dict)
     requests: list[Recorded] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -112,6 +122,14 @@ class OllamaStub:
     def record(self, method: str, path: str, body: dict[str, Any]) -> None:
         """Keep a request for the test to inspect."""
         self.requests.append(Recorded(method, path, body))
+
+    def reply_for(self, name: str) -> Reply:
+        """The reply script of model ``name``."""
+        return self.replies.get(self.resolve(name) or name, self.reply)
+
+    def card(self, name: str) -> dict[str, Any]:
+        """What the stand-in says about model ``name`` beyond its defaults."""
+        return self.cards.get(self.resolve(name) or name, {})
 
     def resolve(self, name: str) -> str | None:
         """The pulled model ``name`` refers to (a missing tag means ':latest'), or None."""

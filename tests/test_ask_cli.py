@@ -90,7 +90,8 @@ def test_json_is_one_object_without_streamed_text(answerer: Answerer, ollama_stu
     assert out.count("\n") == 1 and "¿Cuál" in out  # ensure_ascii=False
     assert {"question", "answer", "mode", "model", "citations", "hits"} <= data.keys()
     assert data["mode"] == "llm" and data["model"] == "qwen2.5:7b" and "notice" not in data
-    assert data["citations"] == [{"n": 1, "source": "reglamento.pdf", "page": 3, "text": REGLAMENTO[0].text}]
+    assert data["citations"] == [{"n": 1, "source": "reglamento.pdf", "page": 3, "locator": "p. 3",
+                                  "text": REGLAMENTO[0].text, "ocr": False, "ocr_confidence": None}]
     assert [h["rank"] for h in data["hits"]] == [1, 2, 3]
 
 

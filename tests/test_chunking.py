@@ -34,3 +34,15 @@ def test_heading_is_carried_into_context(embedder):
     doc = ParsedDocument("r.pdf", "a" * 64, ["Capítulo III\nDe la asistencia\nLa asistencia mínima es 80%."])
     chunks = chunk_document(doc, embedder.count_tokens, ChunkerConfig())
     assert "Capítulo III" in chunks[0].context
+
+
+def test_a_passage_is_either_recognised_by_ocr_or_not(embedder):
+    from rag.types import PageInfo
+
+    pages = ["Reglamento de residencias: horario de visitas.", "Portez ce vieux whisky au juge blond.",
+             "Otra página escaneada con poco texto."]
+    infos = [PageInfo(), PageInfo(ocr=True, ocr_confidence=93.0), PageInfo(ocr=True, ocr_confidence=81.0)]
+    doc = ParsedDocument("mixto.pdf", "b" * 64, pages, page_info=infos)
+    chunks = chunk_document(doc, embedder.count_tokens, ChunkerConfig())
+    assert [(c.page, c.page_end, c.ocr) for c in chunks] == [(1, 1, False), (2, 3, True)]
+    assert chunks[1].ocr_confidence == 81.0  # the weakest page's

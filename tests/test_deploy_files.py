@@ -25,9 +25,17 @@ DOCKERFILE = ROOT / "Dockerfile"
 ENV_EXAMPLE = ROOT / ".env.example"
 DOCKERIGNORE = ROOT / ".dockerignore"
 
+# What department mode needs from the operator (docker-compose.yml requires each with ${VAR:?explanation}).
+OIDC = {
+    "RAG_OIDC_SERVER_METADATA_URL": "https://idp.example.edu/.well-known/openid-configuration",
+    "RAG_OIDC_CLIENT_ID": "rag-privado",
+    "RAG_OIDC_CLIENT_SECRET": "client-secret",
+    "RAG_OIDC_REDIRECT_URI": "https://rag.example.edu/oauth2callback",
+    "RAG_COOKIE_SECRET": "x" * 40,
+}
 # The environment of a first `docker compose up` after `cp .env.example .env`, minus the optional lines:
 # only what Compose insists on.
-REQUIRED_ONLY = {"DOCUMENTS_DIR": "/srv/documentos"}
+REQUIRED_ONLY = {"DOCUMENTS_DIR": "/srv/documentos", **OIDC}
 
 _REF = re.compile(
     r"\$(?:(?P<escaped>\$)|\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}"
@@ -164,7 +172,7 @@ def default_of(expression: str, variable: str) -> str:
 
 
 def test_the_services_exist():
-    assert {"ollama", "ollama-pull", "chroma", "app", "ingest"} <= set(services())
+    assert {"ollama", "ollama-pull", "chroma", "app", "ingest", "api"} <= set(services())
 
 
 def test_named_volumes_are_declared():
@@ -185,8 +193,33 @@ def test_data_lives_on_volumes():
 
 def test_a_default_up_needs_only_the_documented_variables():
     with pytest.raises(MissingVariable, match="DOCUMENTS_DIR"):
-        compose({})
+        compose(OIDC)
     compose(REQUIRED_ONLY)  # nothing else is required
+
+
+@pytest.mark.parametrize("name", sorted(OIDC))
+def test_department_mode_needs_each_sign_in_variable_with_an_explanation(name):
+    with pytest.raises(MissingVariable, match=name):
+        compose({key: value for key, value in REQUIRED_ONLY.items() if key != name})
+    with pytest.raises(MissingVariable, match=name):
+        compose({**REQUIRED_ONLY, name: ""})  # an empty line in .env is not a value
+    text = COMPOSE_FILE.read_text(encoding="utf-8")
+    match = re.search(r"\$\{" + name + r":\?([^}]+)\}", text)
+    assert match and len(match.group(1).split()) >= 5, f"{name} needs ${{{name}:?explanation}}"
+
+
+def test_department_mode_is_the_compose_default(monkeypatch):
+    env = environment(services()["app"])
+    assert env["RAG_MODE"] == "department"
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    settings = Settings(_env_file=None)
+    assert settings.mode == "department"
+    assert settings.oidc_redirect_uri.endswith("/oauth2callback")
+    assert settings.cookie_secret.get_secret_value() == OIDC["RAG_COOKIE_SECRET"]
+    assert "RAG_COOKIE_SECRET" not in repr(settings) and OIDC["RAG_COOKIE_SECRET"] not in repr(settings)
+    # still on loopback unless the operator publishes it
+    assert published(services()["app"])[0][0] == "127.0.0.1"
 
 
 def test_documents_dir_is_required_with_an_explanation():
@@ -280,6 +313,25 @@ def test_healthchecks_on_ollama_chroma_and_the_app():
     assert "healthcheck" not in svc["app"] or not svc["app"]["healthcheck"].get("disable")
 
 
+def test_the_api_serves_the_same_data_on_loopback_with_a_health_check():
+    svc = services()
+    api, app = svc["api"], svc["app"]
+    assert api["image"] == app["image"] and environment(api) == environment(app)
+    assert ("rag-data", environment(api)["RAG_DATA_DIR"], "rw") in mounts(api)
+    command = api["command"]
+    assert command[:2] == ["rag", "serve"] and command[command.index("--port") + 1] == "8502"
+    assert published(api) == [("127.0.0.1", "8502", "8502")]
+    assert ":8502/health" in healthcheck_text(api)
+    assert depends_on_healthy(api)
+    env = {**REQUIRED_ONLY, "API_BIND": "10.0.0.5", "API_PORT": "9000"}
+    assert published(services(env)["api"]) == [("10.0.0.5", "9000", "8502")]
+    assert "COPY api ./api" in DOCKERFILE.read_text(encoding="utf-8")
+
+
+def depends_on_healthy(service: dict[str, Any]) -> bool:
+    return all(service["depends_on"][name]["condition"] == "service_healthy" for name in ("chroma", "ollama"))
+
+
 def test_app_waits_for_healthy_dependencies():
     depends = services()["app"]["depends_on"]
     for name in ("chroma", "ollama"):
@@ -366,12 +418,17 @@ def test_env_example_lists_every_variable_compose_uses():
     assert used <= documented, f"not in .env.example: {sorted(used - documented)}"
 
 
-def test_env_example_is_a_working_env_file():
+def test_env_example_is_a_working_env_file_once_sign_in_is_filled_in():
     values = {}
     for line in ENV_EXAMPLE.read_text(encoding="utf-8").splitlines():
         if line and not line.startswith("#"):
             key, _, value = line.partition("=")
             values[key] = value
+    assert values["RAG_MODE"] == "department"
+    with pytest.raises(MissingVariable, match="RAG_OIDC_|RAG_COOKIE_SECRET"):
+        services(values)  # the example leaves the provider's details to the operator
+    assert {key for key in OIDC if not values.get(key)} == set(OIDC)
+    values.update(OIDC)
     svc = services(values)
     assert published(svc["app"]) == [("127.0.0.1", "8501", "8501")]
     assert environment(svc["app"])["RAG_MODEL"] == DEFAULT_MODEL
@@ -416,7 +473,7 @@ def test_dockerfile_environment_is_private_and_matches_compose():
 
 def test_dockerfile_serves_the_web_app_on_8501():
     instructions = dict(dockerfile_instructions())
-    assert instructions["EXPOSE"].split() == ["8501"]
+    assert instructions["EXPOSE"].split() == ["8501", "8502"]  # the web app; the API (its own service)
     command = json.loads(instructions["CMD"])
     assert command[:2] == ["rag", "ui"]
     assert command[command.index("--port") + 1] == "8501"

@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any
+
 import pytest
 
-from rag.extractive import best_sentences, extractive_answer, relevance, split_sentences, stem, terms
+from rag.extractive import (
+    CALIBRATION,
+    best_sentences,
+    decide,
+    extractive_answer,
+    relevance,
+    split_sentences,
+    stem,
+    terms,
+    years,
+)
+from rag.types import Hit
+from rag.units import page_units
 from tests.answer_helpers import REGLAMENTO, hit
 
 
@@ -71,3 +86,87 @@ def test_overlapping_chunks_do_not_repeat_sentences() -> None:
     twice = [*REGLAMENTO[:1], hit(2, "reglamento.pdf", 3, REGLAMENTO[0].text)]
     answer = extractive_answer("¿Cuál es la nota mínima de aprobación?", twice)
     assert answer.answer.count("La nota mínima") == 1
+
+
+# -- the three tiers ---------------------------------------------------------------------------------
+
+CALENDAR_PAGE = """CALENDARIO ACADÉMICO 2025-2026
+Fechas del curso para los estudios de grado y máster de la universidad, aprobadas por el Consejo de Gobierno
+en su sesión ordinaria y publicadas en el boletín oficial para conocimiento de toda la comunidad.
+INICIO DE CLASES . . . . . . . . . . 12-01-2026
+FIN DE CLASES . . . . . . . . . . . . 29-05-2026
+EXÁMENES FINALES . . . . . . . . . 01-06-2026 al 19-06-2026
+Las fechas de los exámenes de recuperación se publicarán en el tablón de cada escuela con antelación."""
+
+
+def signalled(rank: int, source: str, page: int, text: str, similarity: float, sha: str = "") -> Hit:
+    """A hit as retrieval hands it over: with its e5 cosine and the document it comes from."""
+    return replace(hit(rank, source, page, text), similarity=similarity, doc_sha=sha or f"sha-{source}")
+
+
+def one_line(page: str) -> str:
+    """A page's text as a stored passage holds it: one line."""
+    return " ".join(page.split())
+
+
+def calendar_hits(first: float = 0.91, second: float = 0.88) -> list[Hit]:
+    return [signalled(1, "calendario.pdf", 2, one_line(CALENDAR_PAGE), first),
+            signalled(2, "reglamento.pdf", 3, REGLAMENTO[0].text, second)]
+
+
+def pages_of(*hits: Hit) -> Any:
+    texts = {("sha-calendario.pdf", 2): CALENDAR_PAGE}
+    return lambda sha, page: texts.get((sha, page))
+
+
+def test_a_calendar_row_answers_a_question_in_other_words() -> None:
+    hits = calendar_hits()
+    decision = decide("¿Qué día arrancan las clases del curso 2025-2026?", hits, pages=pages_of(*hits))
+    assert decision.tier == "answer"
+    assert decision.units[0].text == "INICIO DE CLASES … 12-01-2026" and decision.units[0].n == 1
+
+
+def test_table_rows_are_units_of_their_own() -> None:
+    units = page_units(CALENDAR_PAGE)
+    assert "FIN DE CLASES … 29-05-2026" in units and "EXÁMENES FINALES … 01-06-2026 al 19-06-2026" in units
+    assert any(u.startswith("Fechas del curso") and u.endswith("comunidad.") for u in units)  # wrapped prose
+
+
+def test_passages_that_lose_the_agreement_are_the_middle_tier_labelled_as_such() -> None:
+    hits = calendar_hits(first=0.90, second=0.93)  # e5 prefers another passage than retrieval's first
+    answer = extractive_answer("¿Cuándo arrancan las clases del curso 2025-2026?", hits, pages=pages_of(*hits))
+    assert answer.tier == "passages" and not answer.abstained and answer.supported
+    assert answer.answer.startswith("Pasajes que pueden contener la respuesta:\n- ")
+    assert "[1]" in answer.answer and {c.n for c in answer.citations} >= {1}
+    assert answer.to_json()["tier"] == "passages"
+
+
+def test_an_absent_answer_is_not_found() -> None:
+    hits = calendar_hits(first=0.83, second=0.82)  # nothing retrieved is about the question
+    answer = extractive_answer("¿Cuánto cuesta el aparcamiento del campus?", hits, pages=pages_of(*hits))
+    assert answer.tier == "not_found" and answer.abstained
+    assert answer.answer == "No encontré esa información en los documentos." and answer.citations == []
+
+
+def test_a_year_no_passage_names_is_not_found() -> None:
+    hits = calendar_hits()
+    assert decide("¿Qué día empiezan las clases del curso 2027-2028?", hits, pages=pages_of(*hits)).tier == "not_found"
+    assert years("el curso 2024-25 y el 2023/24") == {"2023", "2024", "2025"}
+
+
+def test_an_english_question_gets_the_spanish_sentence_cited(multilingual: Any) -> None:
+    spanish = [signalled(1, "tfg.pdf", 16, "La defensa del TFG se realizará en sesión pública. La duración máxima "
+                        "del acto de defensa, incluidas las preguntas del tribunal, será de 45 minutos. El "
+                        "tribunal deliberará a puerta cerrada.", 0.845),
+               signalled(2, "becas.pdf", 9, "La cuantía fija ligada a la residencia será de 2.700 euros durante "
+                         "el curso académico.", 0.831)]
+    answer = extractive_answer("What is the maximum length of a thesis defence, including the questions?", spanish,
+                               encoder=multilingual)
+    assert answer.tier == "answer" and answer.citations[0].source == "tfg.pdf"
+    assert "45 minutos" in answer.answer and answer.answer.endswith("[1]")
+
+
+def test_without_e5_signals_the_lexical_share_decides() -> None:
+    assert decide("¿Cuándo comienza el semestre de otoño?", REGLAMENTO).tier == "answer"
+    assert decide("¿Quién ganó el mundial de fútbol?", REGLAMENTO).tier == "not_found"
+    assert relevance("¿Cuándo comienza el semestre de otoño?", REGLAMENTO) >= CALIBRATION.lexical_answer

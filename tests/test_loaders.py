@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from ingest.loaders import clean_title, load_bytes, load_file, markdown_title
-from ingest.pdf import NO_TEXT_LAYER, NO_USABLE_TEXT, is_glyph_garbage
+from ingest.pdf import NO_TEXT_LAYER, is_glyph_garbage
+from ingest.scans import ScanDocument
 from rag.errors import LoadError
 from rag.text import collapse, drop_garbled_runs
 from tests.helpers import PDFS, make_pdf
@@ -47,6 +48,8 @@ ENCRYPTED = [e for e in manifest() if e.get("encrypted")]
 NEEDS_PASSWORD = [e for e in ENCRYPTED if e.get("decrypt_empty") == "0"]
 OPENS_ALONE = [e for e in ENCRYPTED if e.get("decrypt_empty") != "0"]
 SCANNED = [e for e in manifest() if e.get("pages") and e.get("empty_text_pages") == e["pages"]]
+DRAW_NOTHING = {"adversarial/ocrmypdf__no_contents.pdf", "adversarial/pdfjs__operator_list_cycle.pdf",
+                "adversarial/pdfjs__GHOSTSCRIPT-698804-1-fuzzed.pdf", "adversarial/pdfjs__empty_protected.pdf"}
 
 
 # -- real PDFs --------------------------------------------------------------------------------------------
@@ -103,6 +106,7 @@ def test_pages_without_text_stay_empty_in_place() -> None:
     doc = load_file(PDFS / "scanned" / "ocrmypdf__multipage.pdf")  # 6 scans, only page 4 has OCR text
     assert len(doc.pages) == 6
     assert [bool(page) for page in doc.pages] == [False, False, False, True, False, False]
+    assert isinstance(doc, ScanDocument) and doc.ocr_pages == [0, 1, 2, 4, 5]  # the others await OCR
 
 
 @needs_pdfs
@@ -128,7 +132,8 @@ def test_empty_user_password_opens_alone(item: dict[str, Any]) -> None:
     except LoadError as exc:  # pdfjs__empty_protected.pdf opens fine but has no text at all
         assert exc.reason == NO_TEXT_LAYER and item["text_chars"] == 0
     else:
-        assert len(doc.pages) == item["pages"] and any(doc.pages)
+        assert len(doc.pages) == item["pages"]
+        assert any(doc.pages) or (isinstance(doc, ScanDocument) and item["text_chars"] == 0)
 
 
 @needs_pdfs
@@ -143,8 +148,13 @@ def test_unicode_password_is_saslprepped() -> None:
 
 @needs_pdfs
 @pytest.mark.parametrize("item", SCANNED, ids=lambda e: Path(e["file"]).name)
-def test_image_only_has_no_text_layer(item: dict[str, Any]) -> None:
-    assert load_error(PDFS / item["file"], item.get("password")) == NO_TEXT_LAYER
+def test_image_only_pages_all_await_ocr(item: dict[str, Any]) -> None:
+    if item["file"] in DRAW_NOTHING:  # nothing to recognise either
+        assert load_error(PDFS / item["file"]) == NO_TEXT_LAYER
+        return
+    doc = load_file(PDFS / item["file"], item.get("password"))
+    assert isinstance(doc, ScanDocument) and not any(doc.pages)
+    assert doc.ocr_pages == list(range(item["pages"]))
 
 
 @needs_pdfs
@@ -165,9 +175,11 @@ def test_ligatures_become_letters() -> None:
 
 @needs_pdfs
 def test_glyph_name_garbage_is_not_text() -> None:
-    assert load_error(PDFS / "adversarial" / "ocrmypdf__type3_font_nomapping.pdf") == NO_USABLE_TEXT
+    garbage = load_file(PDFS / "adversarial" / "ocrmypdf__type3_font_nomapping.pdf")
+    assert garbage.pages == [""] and isinstance(garbage, ScanDocument) and garbage.ocr_pages == [0]  # for OCR
     doc = load_file(PDFS / "adversarial" / "pdfjs__TAMReview.pdf")  # real text on pages 1 and 23 only
     assert len(doc.pages) == 23
+    assert isinstance(doc, ScanDocument) and doc.ocr_pages == list(range(1, 22))
     assert "Technology Acceptance Model" in doc.pages[0] and "Editors" in doc.pages[22]
     assert doc.pages[1:22] == [""] * 21
     assert (
@@ -289,10 +301,12 @@ def test_text_file_failures(tmp_path: Path) -> None:
     assert load_error(tmp_path / "empty.txt") == "empty file"
     (tmp_path / "blank.md").write_text("  \n\f \n")
     assert load_error(tmp_path / "blank.md") == "no text"
-    (tmp_path / "bin.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    (tmp_path / "bin.txt").write_bytes(b"\x07\x00\x00\x01binario")
     assert load_error(tmp_path / "bin.txt") == "not a text file (binary content)"
     (tmp_path / "x.docx").write_bytes(b"PK\x03\x04")
-    assert load_error(tmp_path / "x.docx") == "unsupported file type .docx"
+    assert load_error(tmp_path / "x.docx").startswith("damaged: ")
+    (tmp_path / "x.rtf").write_bytes(b"{\\rtf1 hola}")
+    assert load_error(tmp_path / "x.rtf") == "unsupported file type .rtf"
     assert load_error(tmp_path / "README") == "unsupported file type (no extension)"
     assert load_error(tmp_path / "missing.pdf").startswith("cannot read: ")
 

@@ -102,12 +102,13 @@ def test_ask_streams_an_answer_with_cited_source_cards(sample, ollama_stub: Olla
     assert "<mark>" in passage and q["answer_contains"].split()[0] in passage
 
     # a follow-up is read with the conversation (the model is asked to make it standalone first)
+    shows = len(ollama_stub.bodies("/api/show"))  # the chain's, and the model picker's facts (cached)
     ollama_stub.reply = lambda messages: "¿Cuál es la nota mínima de aprobación en posgrado?" \
         if "independiente" in messages[0]["content"] else "En posgrado es 71 [1]."
     at = ask(at, "¿Y en posgrado?")
     assert "En posgrado es 71" in texts(at) and len(at.chat_message) == 4
     assert any(q["question"] in p for p in ollama_stub.chat_prompts())
-    assert len(ollama_stub.bodies("/api/show")) == 1  # the chain is built once: a second question only asks
+    assert len(ollama_stub.bodies("/api/show")) == shows  # the chain is built once: a second question only asks
 
     at.button(key="new_chat").click().run()
     assert len(at.chat_message) == 0 and "Haga una pregunta" in texts(at)
@@ -207,7 +208,7 @@ def test_encrypted_and_image_only_pdfs_are_explained(app_env, shared_data) -> No
     scanned = make_pdf([""])  # a page with no text layer, as a scan has
     at = upload(on_upload_page(), [("protegido.pdf", locked_bytes, PDF), ("escaneo.pdf", scanned, PDF)])
     shown = texts(at)
-    assert "PDF protegido con contraseña" in shown and "no tiene texto que indexar" in shown
+    assert "protegido con contraseña" in shown and "no tiene texto que indexar" in shown
     at = upload(at, [("protegido.pdf", locked_bytes, PDF)], password=locked["password"])
     assert "Añadidos (1)" in texts(at)
 
@@ -271,7 +272,7 @@ def test_document_text_is_never_markup(app_env, service) -> None:
     at = upload(on_upload_page(), [("raro.txt", hostile.encode(), "text/plain")])
     at.switch_page("views/chat.py").run()
     at = ask(at, "¿Cuál es la nota mínima?")
-    markdown = "\n".join(m.value for m in at.markdown)
+    markdown = "\n".join(m.value for m in at.main.markdown)  # (the sidebar's links are the project's own)
     assert "\\<img src\\=http" in markdown and "\\!\\[x\\]\\(http" in markdown  # shown as text, inert
     assert "<img" not in markdown.replace("\\<img", "") and "](" not in markdown
     passages = "\n".join(h.value for h in at.html if "rag-passage" in h.value)
@@ -304,3 +305,33 @@ def test_the_answerer_starts_loading_its_collections_postings(settings, embedder
     while catalog._postings is None:  # being made in the background (not by asking for them here)
         assert catalog._postings_building and time.monotonic() < deadline, "the postings were never loaded"
         time.sleep(0.01)
+
+
+def _middle_tier_page() -> None:
+    """An extractive answer of the middle tier, rendered as the conversation renders it (AppTest script)."""
+    import streamlit as st
+
+    from rag.extractive import extractive_answer
+    from rag.types import Hit
+    from ui.components import render_answer
+    from ui.i18n import Translator
+
+    hits = [Hit(rank=1, source="calendario.pdf", page=2, page_end=2, score=1.0, chunk_id="c:1",
+                text="El curso se organiza en dos semestres con sus periodos de exámenes.", similarity=0.90),
+            Hit(rank=2, source="reglamento.pdf", page=5, page_end=5, score=0.9, chunk_id="r:1",
+                text="Los exámenes de recuperación se celebran al final de cada semestre.", similarity=0.93)]
+    answer = extractive_answer("¿Cuándo son los exámenes de recuperación?", hits)
+    render_answer(Translator(st.session_state.get("lang", "es")), None, "default", answer, "t")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("lang", "label"), [("es", "Pasajes que pueden contener la respuesta"),
+                                             ("en", "Passages that may answer this")])
+def test_the_middle_tier_is_shown_with_its_label(lang: str, label: str) -> None:
+    at = AppTest.from_function(_middle_tier_page, default_timeout=60)
+    at.session_state["lang"] = lang
+    at.run()
+    assert not at.exception
+    shown = texts(at)
+    assert f":violet-badge[:material/help: {label}]" in shown
+    assert "Pasajes que pueden contener la respuesta" in shown  # the answer's own label, in its language
+    assert ":blue-badge[1]" in shown and ":blue-badge[2]" in shown  # each passage cited

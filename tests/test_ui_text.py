@@ -50,7 +50,10 @@ def test_both_languages_have_every_string_with_the_same_fields() -> None:
 
 
 @pytest.mark.parametrize(("reason", "spanish"), [
-    ("encrypted: pass --password", "PDF protegido con contraseña"),
+    ("encrypted: pass --password", "protegido con contraseña"),
+    ("legacy Word format: save it as .docx", "formato antiguo de Word: guárdelo como .docx"),
+    ("too large: expands to over 512 MB (zip bomb?)", "rechazado por seguridad: expands to over 512 MB"),
+    ("no text", "el documento no contiene texto"),
     ("wrong password", "la contraseña no es correcta"),
     ("no text layer (scanned image?)", "no tiene texto que indexar"),
     ("damaged: startxref not found", "archivo dañado (startxref not found)"),

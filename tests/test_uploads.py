@@ -36,13 +36,13 @@ def test_uploads_are_indexed_kept_and_reported(service) -> None:
         Upload("reglamento_evaluacion.pdf", pdf),
         Upload("notas.txt", b"La biblioteca abre a las 8:00."),
         Upload("roto.pdf", b"%PDF-1.4 garbage"),
-        Upload("imagen.png", b"\x89PNG"),
+        Upload("carta.rtf", b"{\\rtf1 hola}"),
         Upload("vacio.md", b""),
     ])
     assert sorted(report.added) == ["notas.txt", "reglamento_evaluacion.pdf"]
     reasons = {f["path"]: f["reason"] for f in report.failed}
-    assert set(reasons) == {"roto.pdf", "imagen.png", "vacio.md"}
-    assert "unsupported" in reasons["imagen.png"] and reasons["vacio.md"] == "empty file"
+    assert set(reasons) == {"roto.pdf", "carta.rtf", "vacio.md"}
+    assert "unsupported" in reasons["carta.rtf"] and reasons["vacio.md"] == "empty file"
     kept = sorted(p.name for p in uploads_dir(service).iterdir())
     assert kept == ["notas.txt", "reglamento_evaluacion.pdf"]  # nothing failed is kept, no staging left
     hits = service.search("nota mínima de aprobación en posgrado", k=1)

@@ -15,10 +15,13 @@ from dataclasses import dataclass
 import streamlit as st
 
 from rag.citations import marker_numbers
+from rag.errors import RagError
 from rag.highlight import support_spans
 from rag.service import Service
 from rag.types import Answer, Citation, Hit
 from ui.i18n import Translator
+from ui.page_image import page_image
+from ui.state import caller
 
 CSS = """
 <style>
@@ -34,6 +37,7 @@ _PUNCT_RICH = re.compile(r"([!-)+-/:-@\[-^`{-~])")  # ... except * and _: emphas
 _LIST_ITEM = re.compile(r"^(\s*)([-*+]|\d{1,3}[.)])(\s+)")
 _MARKER = re.compile(r"\s*\[\s*(\d{1,3}(?:\s*[-\u2013,;]\s*\d{1,3})*)\s*\]")
 _CODE = re.compile(r"`([^`\n]+)`")
+_OUR_LOCATOR = re.compile(r"^(?:pp?\.|slides?) \d+(?:-\d+)?$")  # digits and our words only
 
 
 @dataclass(frozen=True)
@@ -108,8 +112,24 @@ def highlighted_html(text: str, evidence: Sequence[str]) -> str:
     return "".join(out)
 
 
-def pages_label(tr: Translator, page: int, page_end: int) -> str:
+def pages_label(tr: Translator, page: int, page_end: int, locator: str = "") -> str:
+    """Where a passage is, in the page's language: its locator ('diapositiva 4'), else its pages."""
+    if locator:
+        return tr.locator(locator)
     return tr("card.pages", page=page, page_end=page_end) if page_end > page else tr("card.page", page=page)
+
+
+def where_md(tr: Translator, page: int, page_end: int, locator: str = "") -> str:
+    """``pages_label`` as safe Markdown: a sheet name or a heading path is the document's own text."""
+    label = pages_label(tr, page, page_end, locator)
+    return label if not locator or _OUR_LOCATOR.match(locator) else md_escape(label)
+
+
+def ocr_note(tr: Translator, confidence: float | None) -> str:
+    """The warning that a passage's text was recognised by OCR (with the engine's confidence if known)."""
+    if confidence is None:
+        return tr("card.ocr")
+    return tr("card.ocr_confidence", confidence=f"{confidence:.0f}")
 
 
 def _hit_for(answer: Answer, citation: Citation) -> Hit | None:
@@ -123,24 +143,44 @@ def _doc_sha(citation: Citation, hit: Hit | None) -> str:
 
 
 def show_page(tr: Translator, service: Service, collection: str, doc_sha: str, source: str,
-              page: int, page_end: int, evidence: Sequence[str]) -> None:
-    """Open a dialog with the whole text of the cited page(s), supporting words marked."""
+              page: int, page_end: int, evidence: Sequence[str], locator: str = "", passage: str = "") -> None:
+    """Open a dialog with the whole text of the cited page(s) (slides, sections, rows), supporting words
+    marked, and a note on the units whose text was recognised by OCR; beside it, for PDFs and scans, the
+    page as an image with the cited ``passage`` marked."""
 
     def body() -> None:
+        image = page_image(tr, service, collection, doc_sha, page, passage, caller())
+        if image is None:  # not a PDF or a scan (or its file is gone): the text alone
+            page_text_html()
+            return
+        image_column, text_column = st.columns(2, gap="medium")
+        with image_column:
+            image()
+        with text_column:
+            page_text_html()
+
+    def page_text_html() -> None:
         parts = []
         for number in range(page, max(page, page_end) + 1):
-            text = service.page_text(doc_sha, number, collection)
+            try:
+                text = service.page_text(doc_sha, number, collection, identity=caller())
+            except RagError:  # the collection is gone, or no longer the caller's to read: like a missing page
+                text = None
             if text is None:
                 continue
+            info = service.page_info(doc_sha, number, collection, identity=caller())
             if page_end > page:
-                parts.append(f'<div class="rag-page-break">— {html.escape(tr("card.page", page=number))} —</div>')
+                name = tr.locator(info.label) if info is not None and info.label else tr("card.page", page=number)
+                parts.append(f'<div class="rag-page-break">— {html.escape(name)} —</div>')
+            if info is not None and info.ocr:
+                parts.append(f'<div class="rag-page-break">{html.escape(ocr_note(tr, info.ocr_confidence))}</div>')
             parts.append(f'<div class="rag-page">{highlighted_html(text, evidence)}</div>')
         if parts:
             st.html("".join(parts))
         else:
             st.info(tr("card.page_missing"), icon=":material/info:")
 
-    title = tr("card.page_title", source=source, pages=pages_label(tr, page, page_end))
+    title = tr("card.page_title", source=source, pages=pages_label(tr, page, page_end, locator))
     st.dialog(title, width="large", icon=":material/article:")(body)()
 
 
@@ -152,12 +192,14 @@ def source_card(tr: Translator, service: Service, collection: str, answer: Answe
     page_end = citation.page_end or citation.page
     with st.container(border=True):
         st.markdown(f":blue-badge[{citation.n}] **{md_escape(citation.source)}** · "
-                    f":gray[{pages_label(tr, citation.page, page_end)}]")
+                    f":gray[{where_md(tr, citation.page, page_end, citation.locator)}]")
+        if citation.ocr:
+            st.caption(md_escape(ocr_note(tr, citation.ocr_confidence)))
         st.html(f'<div class="rag-passage">{highlighted_html(hit.text if hit else citation.text, evidence)}</div>')
         if st.button(tr("card.whole_page"), key=f"page-{key}-{citation.n}", icon=":material/article:",
                      type="tertiary"):
             show_page(tr, service, collection, _doc_sha(citation, hit), citation.source, citation.page,
-                      page_end, evidence)
+                      page_end, evidence, citation.locator, passage=hit.text if hit else citation.text)
 
 
 def answer_meta(tr: Translator, answer: Answer) -> None:
@@ -169,6 +211,8 @@ def answer_meta(tr: Translator, answer: Answer) -> None:
         st.markdown(tr("answer.llm", model=md_escape(answer.model or "?")))
         if answer.notice:  # cut short or failed mid-answer: worth a warning
             st.warning(md_with_code(answer.notice), icon=":material/warning:")
+    if answer.tier == "passages":  # relevant passages, none of them an answer: said so, not dressed up
+        st.markdown(tr("answer.tier_passages"), help=tr("answer.tier_passages_help"))
     if answer.abstained:
         st.caption(tr("answer.abstained"))
     elif answer.mode == "llm" and not answer.supported:
@@ -187,8 +231,9 @@ def render_answer(tr: Translator, service: Service, collection: str, answer: Ans
         with st.expander(tr("answer.passages", n=len(answer.hits)), icon=":material/manage_search:"):
             for hit in answer.hits:
                 excerpt = hit.text if len(hit.text) <= 220 else hit.text[:220].rsplit(" ", 1)[0] + "…"
-                st.markdown(f"**{hit.rank}\\.** {md_escape(hit.source)} · "
-                            f":gray[{pages_label(tr, hit.page, hit.page_end)}]  \n:small[{md_escape(excerpt)}]")
+                where = where_md(tr, hit.page, hit.page_end, hit.locator)
+                st.markdown(f"**{hit.rank}\\.** {md_escape(hit.source)} · :gray[{where}]  \n"
+                            f":small[{md_escape(excerpt)}]")
 
 
 def render_user(question: str) -> None:

@@ -1,7 +1,7 @@
 """Every string the web page shows, in Spanish (the default) and English, in one place.
 
     tr = Translator("es")
-    tr("upload.files", mb=200)  # -> "PDF, TXT o Markdown · máx. 200 MB por archivo"
+    tr("upload.files", mb=200)  # -> "PDF, Word, LibreOffice, … · máx. 200 MB por archivo"
 
 Strings are Streamlit Markdown written by us; values put into them (file names, model names) must be
 escaped by the caller (ui.components.md_escape) unless they are inside backticks.
@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import re
 from typing import Literal
+
+from ui.i18n_access import ACCESS_STRINGS
+from ui.i18n_models import MODEL_STRINGS
 
 Lang = Literal["es", "en"]
 LANGUAGES: dict[Lang, str] = {"es": "Español", "en": "English"}
@@ -68,6 +71,9 @@ STRINGS: dict[Lang, dict[str, str]] = {
         "answer.llm": ":green-badge[:material/smart_toy: Redactada por {model}]",
         "answer.extractive": ":orange-badge[:material/format_quote: Respuesta extractiva]",
         "answer.extractive_help": "Frases tomadas literalmente de los documentos, sin modelo de lenguaje.",
+        "answer.tier_passages": ":violet-badge[:material/help: Pasajes que pueden contener la respuesta]",
+        "answer.tier_passages_help": "Ninguna frase responde con claridad: estos son los pasajes más cercanos a "
+        "la pregunta. Compruébelos en el documento.",
         "answer.unsupported": "La respuesta no cita ningún pasaje: compruébela en los documentos.",
         "answer.abstained": "Pruebe a reformular la pregunta o compruebe que el documento está en la colección.",
         "answer.passages": "Pasajes consultados ({n})",
@@ -76,14 +82,21 @@ STRINGS: dict[Lang, dict[str, str]] = {
         "card.whole_page": "Ver página completa",
         "card.page_missing": "El texto de esta página ya no está en el índice (¿se eliminó el documento?).",
         "card.page_title": "{source} · {pages}",
+        "card.slide": "diapositiva {n}",
+        "card.slides": "diapositivas {n}–{m}",
+        "card.sheet": "hoja {name}, filas {first}–{last}",
+        "card.ocr": "Texto reconocido por OCR: compruébelo en la imagen de la página.",
+        "card.ocr_confidence": "Texto reconocido por OCR (confianza {confidence} %): compruébelo en la imagen "
+        "de la página.",
         "upload.title": "Subir documentos",
         "upload.intro": "Los archivos se añaden a la colección **{collection}** con el mismo proceso que "
                         "`rag ingest`. Si sube un archivo con el mismo nombre, reemplaza la versión anterior.",
-        "upload.files": "PDF, TXT o Markdown · máx. {mb} MB por archivo",
+        "upload.files": "PDF, Word, LibreOffice, PowerPoint, Excel, HTML, TXT o Markdown · máx. {mb} MB por archivo",
         "upload.files_help": "Puede seleccionar varios archivos a la vez. Los PDF escaneados (solo imagen) "
                              "no tienen texto que indexar.",
-        "upload.password": "Contraseña del PDF (opcional)",
-        "upload.password_help": "Solo para PDF protegidos. Se usa para los archivos de esta subida y no se guarda.",
+        "upload.password": "Contraseña del PDF o documento (opcional)",
+        "upload.password_help": "Solo para PDF y documentos de Office protegidos. Se usa para los archivos de esta "
+                                "subida y no se guarda.",
         "upload.submit": "Subir e indexar",
         "upload.none": "Seleccione al menos un archivo.",
         "upload.running": "Indexando {n} archivo(s)…",
@@ -91,6 +104,8 @@ STRINGS: dict[Lang, dict[str, str]] = {
         "upload.done_errors": "Indexación terminada, con errores",
         "upload.queued": ":material/schedule: {name} · en espera",
         "upload.working": ":material/hourglass_top: {name} · leyendo e indexando…",
+        "upload.ocr_pages": ":material/document_scanner: {name} · reconociendo el texto (OCR): "
+                            "página {done} de {total}",
         "upload.file_added": ":material/check_circle: {name} · añadido ({chunks} pasajes)",
         "upload.file_updated": ":material/sync: {name} · actualizado ({chunks} pasajes)",
         "upload.file_unchanged": ":material/done_all: {name} · ya estaba en la colección",
@@ -129,14 +144,30 @@ STRINGS: dict[Lang, dict[str, str]] = {
         "docs.removing": "Eliminando «{name}»…",
         "docs.removed": "«{name}» se eliminó de la colección.",
         "docs.error": "No se pudo completar la acción: {error}",
-        "reason.encrypted": "PDF protegido con contraseña: escríbala en «Contraseña del PDF» y vuelva a subirlo",
+        "reason.encrypted": "protegido con contraseña: escríbala en «Contraseña del PDF o documento» y vuelva a "
+                            "subirlo",
+        "reason.legacy_word": "formato antiguo de Word: guárdelo como .docx y vuelva a subirlo",
+        "reason.legacy_excel": "formato antiguo de Excel: guárdelo como .xlsx y vuelva a subirlo",
+        "reason.legacy_powerpoint": "formato antiguo de PowerPoint: guárdelo como .pptx y vuelva a subirlo",
+        "reason.empty_document": "el documento no contiene texto",
+        "reason.unsafe": "rechazado por seguridad: {detail}",
         "reason.wrong_password": "la contraseña no es correcta",
+        "page.drawing": "Dibujando la página…",
+        "page.image_ocr": "El texto de esta página se reconoció con OCR a partir de esta imagen: ante "
+                          "cualquier diferencia, la imagen es la fuente fiable.",
+        "page.image_caption": "La página tal como está en el archivo.",
+        "page.image_caption_marked": "La página tal como está en el archivo; en amarillo, el pasaje citado.",
         "reason.no_text": "no tiene texto que indexar (¿es un escaneo?)",
+        "reason.no_ocr": "es un escaneo y falta Tesseract (el OCR) para leerlo: "
+                         "apt-get install tesseract-ocr tesseract-ocr-spa "
+                         "(macOS: brew install tesseract tesseract-lang)",
+        "reason.ocr_empty": "el OCR no encontró texto en sus páginas",
         "reason.no_usable_text": "el texto no se puede extraer (fuentes sin mapa Unicode)",
         "reason.damaged": "archivo dañado ({detail})",
         "reason.not_pdf": "no es un PDF válido",
         "reason.empty": "archivo vacío",
-        "reason.unsupported": "tipo de archivo no admitido (solo PDF, .txt y .md)",
+        "reason.unsupported": "tipo de archivo no admitido (PDF, Word, LibreOffice, PowerPoint, Excel, HTML, "
+                              ".txt, .md)",
         "reason.too_large": "supera el límite de {mb} MB por archivo",
         "reason.timeout": "tardó demasiado en leerse (más de {detail})",
         "reason.memory": "necesita demasiada memoria para leerse",
@@ -192,6 +223,9 @@ STRINGS: dict[Lang, dict[str, str]] = {
         "answer.llm": ":green-badge[:material/smart_toy: Written by {model}]",
         "answer.extractive": ":orange-badge[:material/format_quote: Extractive answer]",
         "answer.extractive_help": "Sentences quoted from the documents, without a language model.",
+        "answer.tier_passages": ":violet-badge[:material/help: Passages that may answer this]",
+        "answer.tier_passages_help": "No sentence clearly answers: these are the passages closest to the "
+        "question. Check them in the document.",
         "answer.unsupported": "The answer cites no passage: check it against the documents.",
         "answer.abstained": "Try rephrasing the question, or check that the document is in the collection.",
         "answer.passages": "Passages consulted ({n})",
@@ -200,14 +234,21 @@ STRINGS: dict[Lang, dict[str, str]] = {
         "card.whole_page": "See the whole page",
         "card.page_missing": "This page's text is no longer in the index (was the document removed?).",
         "card.page_title": "{source} · {pages}",
+        "card.slide": "slide {n}",
+        "card.slides": "slides {n}–{m}",
+        "card.sheet": "sheet {name}, rows {first}–{last}",
+        "card.ocr": "Text recognised by OCR: check it against the page image.",
+        "card.ocr_confidence": "Text recognised by OCR (confidence {confidence} %): check it against the page "
+        "image.",
         "upload.title": "Upload documents",
         "upload.intro": "Files are added to the **{collection}** collection by the same process as `rag ingest`. "
                         "Uploading a file with the same name replaces the previous version.",
-        "upload.files": "PDF, TXT or Markdown · max. {mb} MB per file",
+        "upload.files": "PDF, Word, LibreOffice, PowerPoint, Excel, HTML, TXT or Markdown · max. {mb} MB per file",
         "upload.files_help": "You can select several files at once. Scanned (image-only) PDFs have no text to "
                              "index.",
-        "upload.password": "PDF password (optional)",
-        "upload.password_help": "Only for protected PDFs. Used for the files of this upload and never stored.",
+        "upload.password": "PDF or document password (optional)",
+        "upload.password_help": "Only for protected PDFs and Office documents. Used for the files of this upload "
+                                "and never stored.",
         "upload.submit": "Upload and index",
         "upload.none": "Select at least one file.",
         "upload.running": "Indexing {n} file(s)…",
@@ -215,6 +256,8 @@ STRINGS: dict[Lang, dict[str, str]] = {
         "upload.done_errors": "Indexing finished, with errors",
         "upload.queued": ":material/schedule: {name} · waiting",
         "upload.working": ":material/hourglass_top: {name} · reading and indexing…",
+        "upload.ocr_pages": ":material/document_scanner: {name} · recognising the text (OCR): "
+                            "page {done} of {total}",
         "upload.file_added": ":material/check_circle: {name} · added ({chunks} passages)",
         "upload.file_updated": ":material/sync: {name} · updated ({chunks} passages)",
         "upload.file_unchanged": ":material/done_all: {name} · already in the collection",
@@ -253,29 +296,62 @@ STRINGS: dict[Lang, dict[str, str]] = {
         "docs.removing": "Removing “{name}”…",
         "docs.removed": "“{name}” was removed from the collection.",
         "docs.error": "The action could not be completed: {error}",
-        "reason.encrypted": "password-protected PDF: type it in “PDF password” and upload it again",
+        "reason.encrypted": "password-protected: type it in “PDF or document password” and upload it again",
+        "reason.legacy_word": "old Word format: save it as .docx and upload it again",
+        "reason.legacy_excel": "old Excel format: save it as .xlsx and upload it again",
+        "reason.legacy_powerpoint": "old PowerPoint format: save it as .pptx and upload it again",
+        "reason.empty_document": "the document has no text",
+        "reason.unsafe": "refused for safety: {detail}",
         "reason.wrong_password": "the password is not correct",
+        "page.drawing": "Drawing the page…",
+        "page.image_ocr": "This page's text was recognised by OCR from this image: where they differ, the "
+                          "image is right.",
+        "page.image_caption": "The page as it is in the file.",
+        "page.image_caption_marked": "The page as it is in the file; the cited passage in yellow.",
         "reason.no_text": "has no text to index (a scan?)",
+        "reason.no_ocr": "it is a scan and Tesseract (OCR) is needed to read it: "
+                         "apt-get install tesseract-ocr tesseract-ocr-spa "
+                         "(macOS: brew install tesseract tesseract-lang)",
+        "reason.ocr_empty": "OCR found no text on its pages",
         "reason.no_usable_text": "its text cannot be extracted (fonts without a Unicode map)",
         "reason.damaged": "damaged file ({detail})",
         "reason.not_pdf": "not a valid PDF",
         "reason.empty": "empty file",
-        "reason.unsupported": "file type not supported (only PDF, .txt and .md)",
+        "reason.unsupported": "file type not supported (PDF, Word, LibreOffice, PowerPoint, Excel, HTML, .txt, .md)",
         "reason.too_large": "over the {mb} MB limit per file",
         "reason.timeout": "took too long to read (over {detail})",
         "reason.memory": "needs too much memory to read",
         "reason.duplicate": "the same name appears twice in this upload",
     },
 }
+for _lang, _strings in MODEL_STRINGS.items():  # model facts, compare, votes, leaderboard (ui/i18n_models.py)
+    STRINGS[_lang].update(_strings)  # type: ignore[index]
+
+for _lang, _extra in ACCESS_STRINGS.items():  # sign-in, permissions, conversations: ui/i18n_access.py
+    STRINGS[_lang].update(_extra)  # type: ignore[index]
 
 _OVER = re.compile(r"over ([\d.]+ s)")
+# The language-neutral locators of rag.locators, to translate their words (names and headings stay).
+_LOC_PAGE = re.compile(r"^p\. (\d+)$")
+_LOC_PAGES = re.compile(r"^pp\. (\d+)-(\d+)$")
+_LOC_SLIDE = re.compile(r"^slide (\d+)$")
+_LOC_SLIDES = re.compile(r"^slides (\d+)-(\d+)$")
+_LOC_SHEET = re.compile(r"^sheet (.*), rows (\d+)-(\d+)$")
 # Ingestion reasons (rag/ingest speak English, one line each) -> the key that explains them to staff.
 _REASONS: tuple[tuple[str, str], ...] = (
     ("encrypted with aes", ""),  # a setup problem: the raw reason says what to install
     ("encrypted", "reason.encrypted"),
     ("wrong password", "reason.wrong_password"),
+    ("ocr needs tesseract", "reason.no_ocr"),
+    ("ocr language", ""),  # names the package to install
+    ("no text found by ocr", "reason.ocr_empty"),
     ("no text layer", "reason.no_text"),
     ("no usable text", "reason.no_usable_text"),
+    ("legacy word", "reason.legacy_word"),
+    ("legacy excel", "reason.legacy_excel"),
+    ("legacy powerpoint", "reason.legacy_powerpoint"),
+    ("too large:", "reason.unsafe"),  # a zip bomb, an amplifying spreadsheet: the detail says which
+    ("unsafe xml", "reason.unsafe"),
     ("damaged", "reason.damaged"),
     ("not a pdf", "reason.not_pdf"),
     ("no pages", "reason.not_pdf"),
@@ -285,6 +361,7 @@ _REASONS: tuple[tuple[str, str], ...] = (
     ("took too long", "reason.timeout"),
     ("out of memory", "reason.memory"),
     ("the same file name twice", "reason.duplicate"),
+    ("no text", "reason.empty_document"),  # last: "no text layer" and "not a text file" say more
 )
 
 
@@ -297,6 +374,20 @@ class Translator:
     def __call__(self, key: str, **values: object) -> str:
         text = STRINGS[self.lang].get(key) or STRINGS["es"].get(key) or key
         return text.format(**values) if values else text
+
+    def locator(self, locator: str) -> str:
+        """A ``rag.locators`` locator in the page's language: 'slide 4' -> 'diapositiva 4'."""
+        if m := _LOC_PAGE.match(locator):
+            return self("card.page", page=m[1])
+        if m := _LOC_PAGES.match(locator):
+            return self("card.pages", page=m[1], page_end=m[2])
+        if m := _LOC_SLIDE.match(locator):
+            return self("card.slide", n=m[1])
+        if m := _LOC_SLIDES.match(locator):
+            return self("card.slides", n=m[1], m=m[2])
+        if m := _LOC_SHEET.match(locator):
+            return self("card.sheet", name=m[1], first=m[2], last=m[3])
+        return locator  # a heading path and paragraph: the document's own words and "¶"
 
     def reason(self, reason: str, max_upload_mb: int = 0) -> str:
         """An ingestion failure reason in the page's language (the raw reason when it is not a known one)."""

@@ -51,6 +51,13 @@ class PageProgress:
             for name in self.pending:
                 self.bars[name].progress(0.0, text=self.tr("upload.working", name=md_escape(name)))
 
+    def ocr_pages(self, name: str, done: int, total: int) -> None:
+        """A scan's bar fills as its pages are recognised."""
+        bar = self.bars.get(name)
+        if bar is not None and total:
+            bar.progress(min(done / total, 0.99),
+                         text=self.tr("upload.ocr_pages", name=md_escape(name), done=done, total=total))
+
     def message(self, text: str) -> None:
         st.info(md_escape(text), icon=":material/hourglass_top:")
 

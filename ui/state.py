@@ -7,12 +7,15 @@ retrieval and generation; Ollama's status is cached for a few seconds so reruns 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import streamlit as st
 
+from rag.access import Identity
 from rag.answerer import Answerer
 from rag.embedders import Embedder, make_embedder
 from rag.generation import OllamaStatus, ollama_status
+from rag.keys import KeyStore
 from rag.privacy import lock_down
 from rag.service import Service
 from rag.settings import Settings
@@ -23,7 +26,10 @@ OLLAMA_STATUS_TTL = 10  # seconds
 
 @dataclass(frozen=True)
 class AppContext:
-    """The settings, the service and the sidebar's choices, for the page being drawn."""
+    """The settings, the service, the caller and the sidebar's choices, for the page being drawn.
+
+    Every call a page makes to the service names ``identity``: what the caller may not read does not exist.
+    """
 
     settings: Settings
     service: Service
@@ -31,6 +37,7 @@ class AppContext:
     model: str
     ollama: OllamaStatus
     tr: Translator
+    identity: Identity = Identity.local()
 
 
 @st.cache_resource(show_spinner=False)
@@ -55,14 +62,23 @@ def load_service(settings_key: str, _settings: Settings) -> Service:
     return service
 
 
-@st.cache_resource(show_spinner=False, max_entries=32)
-def load_answerer(settings_key: str, collection: str, model: str, _service: Service) -> Answerer:
-    """The answering chain for one collection and model, built once and shared by every session; the
-    collection's lexical postings start loading into memory now (in the background, ~4.5 s at 100k
-    passages), not on its first question."""
+@st.cache_resource(show_spinner=False, max_entries=256)
+def load_answerer(settings_key: str, collection: str, model: str, _service: Service,
+                  identity: Identity | None = None) -> Answerer:
+    """The answering chain for one collection, model and caller, built once and shared by that caller's
+    sessions (its retriever checks the caller's right again on every question, so a revoked grant counts
+    from the next one); the collection's lexical postings start loading into memory now (in the background,
+    ~4.5 s at 100k passages), not on its first question."""
+    answerer = _service.answerer(collection, identity=identity, model=model)  # refused if it may not read
     if _service.index.exists(collection):
         _service.index.catalog(collection).postings()
-    return Answerer.from_settings(_service.settings, _service.retriever(collection), model=model)
+    return answerer
+
+
+@st.cache_resource(show_spinner=False)
+def load_key_store(data_dir: str) -> KeyStore:
+    """The data directory's API keys, opened once per process (the store is thread-safe)."""
+    return KeyStore.open(Path(data_dir))
 
 
 @st.cache_data(ttl=OLLAMA_STATUS_TTL, show_spinner=CHECKING_OLLAMA)
@@ -83,3 +99,8 @@ def context() -> AppContext:
     """The context app.py prepared for this run (pages are only ever run through app.py)."""
     ctx: AppContext = st.session_state["_ctx"]
     return ctx
+
+
+def caller() -> Identity:
+    """Who this run acts for (shared pieces that are handed the service but not the context ask here)."""
+    return context().identity

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[[argparse.Namespace], int]
 
 _BUILTIN = ("rag.cli.search", "rag.cli.ask", "rag.cli.docs", "rag.cli.eval", "rag.cli.reembed",
-            "rag.cli.ui", "rag.cli.access")
+            "rag.cli.ui", "rag.cli.models", "rag.cli.votes", "rag.cli.access", "rag.cli.keys")
 
 
 def _register_all(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

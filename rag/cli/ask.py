@@ -17,7 +17,7 @@ from rag.prompts import UNSUPPORTED
 from rag.sanitize import strip_control
 from rag.settings import Settings, validate_collection
 from rag.text import collapse
-from rag.types import Answer, Citation
+from rag.types import Answer, Citation, page_locator
 
 if TYPE_CHECKING:
     from rag.answerer import Answerer
@@ -39,6 +39,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--model", help="Ollama model for the answer (default: RAG_MODEL)")
     parser.add_argument("-k", type=positive, default=None, help="passages to retrieve (default: RAG_TOP_K)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of streaming")
+    parser.add_argument("--compare", metavar="MODEL_A,MODEL_B",
+                        help="two models answer from the same passages, side by side (see `rag votes`)")
     parser.set_defaults(handler=handle)
 
 
@@ -46,6 +48,15 @@ def handle(args: argparse.Namespace) -> int:
     """Build settings and the answerer, then answer."""
     settings = load_settings(args, **({"model": args.model} if args.model else {}))
     collection = validate_collection(args.collection or settings.collection)
+    if args.compare:
+        from rag.cli import compare
+        from rag.compare import parse_pair
+
+        comparer = compare.build_comparer(settings, collection, parse_pair(args.compare))
+        try:
+            return compare.run(comparer, args.question, k=args.k, as_json=args.json)
+        finally:
+            comparer.close()
     answerer = build_answerer(settings, collection)
     try:
         return run(answerer, args.question, k=args.k, as_json=args.json)
@@ -108,9 +119,7 @@ def run(
 
 def format_citation(citation: Citation) -> str:
     """One source line: ``[1] reglamento.pdf, p. 3 — "La nota mínima…"``."""
-    pages = f"p. {citation.page}"
-    if citation.page_end > citation.page:
-        pages = f"pp. {citation.page}-{citation.page_end}"
+    pages = citation.locator or page_locator(citation.page, max(citation.page, citation.page_end))
     excerpt = strip_control(collapse(citation.text))
     if len(excerpt) > _EXCERPT_CHARS:
         excerpt = excerpt[:_EXCERPT_CHARS].rsplit(" ", 1)[0] + "…"

@@ -41,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
         print("No passages found. Is anything ingested? Try `rag docs list`.")
         return 0
     for hit in hits:
-        print(f"[{hit.rank}] {safe(hit.source)}, {pages(hit.page, hit.page_end)}  (score {hit.score:.3f})")
+        where = safe(hit.locator) if hit.locator else pages(hit.page, hit.page_end)
+        print(f"[{hit.rank}] {safe(hit.source)}, {where}  (score {hit.score:.3f})")
         print(f"    {excerpt(hit.text, 400)}\n")
     return 0

@@ -40,12 +40,12 @@ import numpy as np
 from rag.analysis import analysis_fingerprint, passage_grams, passage_terms, passage_words
 from rag.multilingual import int8_matrix, inverse_norms, nearest
 from rag.store.postings import Postings
-from rag.types import Chunk, DocumentInfo
+from rag.types import DEFAULT_PAGE_INFO, Chunk, DocumentInfo, PageInfo
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = "5"  # 2: character n-gram statistics; 3: multilingual vectors; 4: passage words; 5: e5
-# vectors (older ones are upgraded on open)
+SCHEMA_VERSION = "6"  # 2: character n-gram statistics; 3: multilingual vectors; 4: passage words; 5: e5
+# vectors; 6: locators and OCR flags of pages and passages (older ones are upgraded on open)
 LEX_WEIGHTS = (1.0, 1.0)  # BM25 weights of the passage text and of its context line (title, heading)
 
 _SCHEMA = """
@@ -72,6 +72,10 @@ CREATE TABLE IF NOT EXISTS pages (
     sha TEXT NOT NULL,
     page INTEGER NOT NULL,
     text TEXT NOT NULL,
+    label TEXT NOT NULL DEFAULT '',
+    kind TEXT NOT NULL DEFAULT 'page',
+    ocr INTEGER NOT NULL DEFAULT 0,
+    ocr_confidence REAL,
     PRIMARY KEY (sha, page)
 );
 CREATE TABLE IF NOT EXISTS chunks (
@@ -85,7 +89,10 @@ CREATE TABLE IF NOT EXISTS chunks (
     context TEXT NOT NULL DEFAULT '',
     mvec BLOB,
     words TEXT,
-    evec BLOB
+    evec BLOB,
+    locator TEXT NOT NULL DEFAULT '',
+    ocr INTEGER NOT NULL DEFAULT 0,
+    ocr_confidence REAL
 );
 CREATE INDEX IF NOT EXISTS chunks_sha ON chunks(sha);
 CREATE VIRTUAL TABLE IF NOT EXISTS lex USING fts5(body, context, tokenize = 'unicode61 remove_diacritics 0');
@@ -116,6 +123,7 @@ class NewDocument:
     path: PathRecord | None
     mvecs: Sequence[bytes] = ()  # packed multilingual vector per chunk (rag.multilingual.pack); () = none
     evecs: Sequence[bytes] = ()  # packed e5 vector per chunk, b"" for one that gets none; () = not decided
+    page_info: Sequence[PageInfo] = ()  # aligned with ``pages``; () = physical pages, no OCR
 
 
 def _now() -> str:
@@ -173,6 +181,9 @@ class Catalog:
                 conn.execute("ALTER TABLE chunks ADD COLUMN words TEXT")  # filled below
             if "evec" not in columns:
                 conn.execute("ALTER TABLE chunks ADD COLUMN evec BLOB")  # NULLs: decided at the next ingest
+            _add_columns(conn, "chunks", columns, _CHUNK_LOCATION)  # before 6: passages of physical pages
+            _add_columns(conn, "pages", {str(row[1]) for row in conn.execute("PRAGMA table_info(pages)")},
+                         _PAGE_INFO)
             # finding the passages still without one costs nothing when there are none
             conn.execute("CREATE INDEX IF NOT EXISTS chunks_no_mvec ON chunks(rowid) WHERE mvec IS NULL")
             conn.execute("CREATE INDEX IF NOT EXISTS chunks_no_evec ON chunks(rowid) WHERE evec IS NULL")
@@ -241,9 +252,12 @@ class Catalog:
                 if self.has(doc.sha):  # already complete (written twice): only the path is news
                     replaced.update(self._repoint(doc.path))
                     continue
+                infos = [*doc.page_info, *[DEFAULT_PAGE_INFO] * len(doc.pages)][: len(doc.pages)]
                 self._conn.executemany(
-                    "INSERT OR REPLACE INTO pages(sha, page, text) VALUES (?, ?, ?)",
-                    [(doc.sha, i, text) for i, text in enumerate(doc.pages, start=1)],
+                    "INSERT OR REPLACE INTO pages(sha, page, text, label, kind, ocr, ocr_confidence) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [(doc.sha, i, text, info.label, info.kind, int(info.ocr), info.ocr_confidence)
+                     for i, (text, info) in enumerate(zip(doc.pages, infos, strict=True), start=1)],
                 )
                 _count_grams(self._conn, (passage_grams(c.text, c.context) for c in doc.chunks), +1)
                 mvecs: Sequence[bytes | None] = doc.mvecs or [None] * len(doc.chunks)
@@ -251,9 +265,10 @@ class Catalog:
                 for chunk, (body, context), mvec, evec in zip(doc.chunks, doc.terms, mvecs, evecs, strict=True):
                     cur = self._conn.execute(
                         "INSERT INTO chunks(id, sha, position, page, page_end, text, context, mvec, words, "
-                        "evec) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        "evec, locator, ocr, ocr_confidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (chunk.id, doc.sha, chunk.position, chunk.page, chunk.page_end, chunk.text,
-                         chunk.context, mvec, passage_words(chunk.text), evec),
+                         chunk.context, mvec, passage_words(chunk.text), evec, chunk.locator, int(chunk.ocr),
+                         chunk.ocr_confidence),
                     )
                     self._conn.execute(
                         "INSERT INTO lex(rowid, body, context) VALUES (?, ?, ?)",
@@ -387,10 +402,10 @@ class Catalog:
     def chunks(self, ids: Sequence[str]) -> dict[str, Chunk]:
         """Passages by id, only of ready documents (a half-written one is invisible)."""
         rows = self._by_ids(
-            "SELECT c.id, c.sha, d.name, c.page, c.page_end, c.position, c.text, c.context "
+            f"SELECT {_CHUNK_COLUMNS} "
             "FROM chunks c JOIN documents d ON d.sha = c.sha AND d.state = 'ready' WHERE c.id IN ({marks})",
             ids)
-        return {row[0]: Chunk(*row) for row in rows}
+        return {row[0]: _chunk(row) for row in rows}
 
     def words_and_mvecs(self, ids: Sequence[str]) -> tuple[dict[str, tuple[str, str]], dict[str, bytes],
                                                           dict[str, bytes]]:
@@ -414,11 +429,11 @@ class Catalog:
 
     def document_chunks(self, sha: str) -> list[Chunk]:
         rows = self._conn.execute(
-            "SELECT c.id, c.sha, d.name, c.page, c.page_end, c.position, c.text, c.context "
+            f"SELECT {_CHUNK_COLUMNS} "
             "FROM chunks c JOIN documents d ON d.sha = c.sha WHERE c.sha = ? ORDER BY c.position",
             (sha,),
         )
-        return [Chunk(*row) for row in rows]
+        return [_chunk(row) for row in rows]
 
     # -- the multilingual channel's vectors -----------------------------------------------------
     def mvecs(self, ids: Sequence[str]) -> dict[str, bytes]:
@@ -531,6 +546,18 @@ class Catalog:
         row = self._conn.execute("SELECT text FROM pages WHERE sha = ? AND page = ?", (sha, page))
         found = row.fetchone()
         return None if found is None else str(found[0])
+
+    def page_info(self, sha: str, page: int) -> PageInfo | None:
+        """The stored PageInfo of one unit (None when the page is not stored)."""
+        found = self._conn.execute(
+            "SELECT label, kind, ocr, ocr_confidence FROM pages WHERE sha = ? AND page = ?", (sha, page)
+        ).fetchone()
+        if found is None:
+            return None
+        label, kind, ocr, confidence = found
+        return PageInfo(label=str(label), ocr=bool(ocr),
+                        ocr_confidence=None if confidence is None else float(confidence),
+                        kind=kind if kind in ("page", "slide", "sheet", "section") else "page")
 
     def lexical(self, terms: Sequence[str], k: int, weights: tuple[float, float] = LEX_WEIGHTS
                 ) -> list[tuple[str, float]]:
@@ -665,6 +692,29 @@ class Catalog:
             present = set(f"{body} {context}".split())
             best = max(best, sum(w for t, w in weight.items() if t in present) / total)
         return best
+
+
+_CHUNK_COLUMNS = ("c.id, c.sha, d.name, c.page, c.page_end, c.position, c.text, c.context, c.locator, c.ocr, "
+                  "c.ocr_confidence")
+_CHUNK_LOCATION = {"locator": "TEXT NOT NULL DEFAULT ''", "ocr": "INTEGER NOT NULL DEFAULT 0",
+                   "ocr_confidence": "REAL"}
+_PAGE_INFO = {"label": "TEXT NOT NULL DEFAULT ''", "kind": "TEXT NOT NULL DEFAULT 'page'",
+              "ocr": "INTEGER NOT NULL DEFAULT 0", "ocr_confidence": "REAL"}
+
+
+def _chunk(row: Sequence[Any]) -> Chunk:
+    """A Chunk from a row of ``_CHUNK_COLUMNS``."""
+    cid, sha, name, page, page_end, position, text, context, locator, ocr, confidence = row
+    return Chunk(cid, sha, name, page, page_end, position, text, context, locator=str(locator or ""),
+                 ocr=bool(ocr), ocr_confidence=None if confidence is None else float(confidence))
+
+
+def _add_columns(conn: sqlite3.Connection, table: str, present: set[str], columns: Mapping[str, str]) -> None:
+    """Add the ``columns`` (name: declaration) an older ``table`` lacks; their defaults fill old rows."""
+    assert table in {"chunks", "pages"}
+    for name, declaration in columns.items():
+        if name not in present:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {declaration}")
 
 
 def _count_grams(conn: sqlite3.Connection, passages: Iterable[Sequence[str]], sign: int) -> None:

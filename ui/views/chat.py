@@ -14,20 +14,17 @@ from ui.components import (
     Exchange,
     answer_markdown,
     md_escape,
-    pages_label,
     render_answer,
     render_user,
+    where_md,
 )
+from ui.conversations import history_key, new_conversation, save_exchange
 from ui.state import AppContext, context, load_answerer, settings_key
 
 log = logging.getLogger(__name__)
 _REDRAW_SECONDS = 0.05  # redraw the growing answer at most this often
 MAX_TURNS = 10  # earlier exchanges a follow-up question is read with
 USER, ASSISTANT = ":material/person:", ":material/menu_book:"
-
-
-def history_key(ctx: AppContext) -> str:
-    return f"chat:{ctx.collection}"
 
 
 def header(ctx: AppContext, documents: int, history: list[Exchange]) -> None:
@@ -37,7 +34,7 @@ def header(ctx: AppContext, documents: int, history: list[Exchange]) -> None:
     left.caption(tr("chat.caption", collection=md_escape(ctx.collection), documents=documents))
     if right.button(tr("chat.new"), icon=":material/restart_alt:", disabled=not history, key="new_chat",
                     type="tertiary", width="stretch"):
-        st.session_state[history_key(ctx)] = []
+        new_conversation(ctx.collection)
         st.rerun()
     if not ctx.ollama.reachable:
         st.warning(tr("banner.ollama_down", host=ctx.ollama.host, model=ctx.model), icon=":material/cloud_off:")
@@ -46,8 +43,12 @@ def header(ctx: AppContext, documents: int, history: list[Exchange]) -> None:
 def stream_answer(ctx: AppContext, question: str, history: list[Exchange], live: Any) -> Answer | None:
     """Stream one answer into ``live`` (an st.empty); None if it could not be made (the reason is shown)."""
     tr = ctx.tr
-    answerer = load_answerer(settings_key(ctx.settings), ctx.collection, ctx.model, ctx.service)
-    turns = [Turn(ex.question, ex.answer.answer) for ex in history][-MAX_TURNS:]
+    try:
+        answerer = load_answerer(settings_key(ctx.settings), ctx.collection, ctx.model, ctx.service, ctx.identity)
+    except RagError as exc:  # no longer the caller's to read (a grant revoked since the page was drawn)
+        live.error(tr("chat.error", error=md_escape(str(exc))), icon=":material/error:")
+        return None
+    turns = [Turn(ex.question, ex.answer.answer) for ex in history if ex.answer.answer][-MAX_TURNS:]
     with live.container():  # the status and the growing text, until the finished answer replaces them
         status = st.status(tr("chat.searching"), expanded=False)
         slot = st.empty()
@@ -61,7 +62,7 @@ def stream_answer(ctx: AppContext, question: str, history: list[Exchange], live:
                 status.update(label=label, state="running")
                 for hit in hits:
                     status.markdown(f"**{hit.rank}\\.** {md_escape(hit.source)} · "
-                                    f":gray[{pages_label(tr, hit.page, hit.page_end)}]")
+                                    f":gray[{where_md(tr, hit.page, hit.page_end, hit.locator)}]")
             elif kind == "token":
                 if not text:
                     status.update(label=tr("chat.writing"))
@@ -90,9 +91,9 @@ def stream_answer(ctx: AppContext, question: str, history: list[Exchange], live:
 def main() -> None:
     ctx = context()
     tr = ctx.tr
-    key = history_key(ctx)
+    key = history_key(ctx.collection)
     history: list[Exchange] = st.session_state.setdefault(key, [])
-    documents = len(ctx.service.documents(ctx.collection))
+    documents = len(ctx.service.documents(ctx.collection, identity=ctx.identity))
     # read first (the box is pinned to the bottom wherever it is called): the welcome goes once a question comes
     question = st.chat_input(tr("chat.placeholder"), key="question", disabled=not documents)
     header(ctx, documents, history)
@@ -108,6 +109,9 @@ def main() -> None:
             render_user(exchange.question)
         with st.chat_message("assistant", avatar=ASSISTANT), st.empty().container():
             # (inside an st.empty, as while it streamed: the elements keep their places on every rerun)
+            if not exchange.answer.answer and not exchange.answer.hits:  # withheld: no longer readable
+                st.info(tr("conv.no_passages"), icon=":material/lock:")
+                continue
             render_answer(tr, ctx.service, ctx.collection, exchange.answer, key=f"{ctx.collection}-{i}")
 
     if question is None:
@@ -122,6 +126,7 @@ def main() -> None:
         answer = stream_answer(ctx, question, history, live)
         if answer is not None:
             history.append(Exchange(question, answer))
+            save_exchange(ctx.service, ctx.identity, ctx.collection, answer)
             with live.container():
                 render_answer(tr, ctx.service, ctx.collection, answer, key=f"{ctx.collection}-{len(history) - 1}")
 

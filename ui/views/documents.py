@@ -35,7 +35,7 @@ def reingest(ctx: AppContext, doc: DocumentInfo) -> None:
     tr = ctx.tr
     try:
         with st.spinner(tr("docs.reingesting", name=md_escape(doc.name))):
-            report = reingest_document(ctx.service, ctx.collection, doc.sha256)
+            report = reingest_document(ctx.service, ctx.collection, doc.sha256, identity=ctx.identity)
     except RagError as exc:
         rerun_with(tr("docs.reingest_failed", name=md_escape(doc.name), reason=md_escape(str(exc))), "error")
         return
@@ -48,13 +48,13 @@ def reingest(ctx: AppContext, doc: DocumentInfo) -> None:
 def remove(ctx: AppContext, doc: DocumentInfo) -> None:
     try:
         with st.spinner(ctx.tr("docs.removing", name=md_escape(doc.name))):
-            remove_document(ctx.service, ctx.collection, doc.sha256)
+            remove_document(ctx.service, ctx.collection, doc.sha256, identity=ctx.identity)
     except RagError as exc:
         rerun_with(ctx.tr("docs.error", error=md_escape(str(exc))), "error")
     rerun_with(ctx.tr("docs.removed", name=md_escape(doc.name)))
 
 
-def row(ctx: AppContext, doc: DocumentInfo, sources: list[Source]) -> None:
+def row(ctx: AppContext, doc: DocumentInfo, sources: list[Source], writable: bool = True) -> None:
     tr = ctx.tr
     with st.container(border=True):
         info, actions = st.columns([1, 1], vertical_alignment="center")
@@ -67,6 +67,8 @@ def row(ctx: AppContext, doc: DocumentInfo, sources: list[Source]) -> None:
             if others:
                 meta += "  \n" + tr("docs.also", names=", ".join(md_escape(n) for n in others))
             st.caption(meta)
+        if not writable:  # read right only: the list, without the buttons the library would refuse
+            return
         with actions.container(horizontal=True, horizontal_alignment="right"):
             if st.button(tr("docs.reingest"), key=f"reingest-{doc.sha256}", icon=":material/refresh:",
                          disabled=not sources,
@@ -87,7 +89,8 @@ def main() -> None:
     st.title(tr("docs.title"), anchor=False)
     st.caption(tr("docs.caption", collection=md_escape(ctx.collection)) + " · " + tr("docs.reingest_about"))
     show_flash()
-    docs = ctx.service.documents(ctx.collection)
+    docs = ctx.service.documents(ctx.collection, identity=ctx.identity)
+    writable = ctx.service.can(ctx.collection, "write", identity=ctx.identity)
     if not docs:
         st.info(tr("docs.empty"), icon=":material/inbox:")
         st.page_link("views/upload.py", label=tr("chat.go_upload"), icon=":material/upload_file:")
@@ -104,9 +107,9 @@ def main() -> None:
     if wanted and not shown:
         st.info(tr("docs.no_match", text=md_escape(wanted)))
     page = shown[:PAGE_SIZE]
-    sources = documents_sources(ctx.service, ctx.collection, {d.sha256 for d in page})
+    sources = documents_sources(ctx.service, ctx.collection, {d.sha256 for d in page}, identity=ctx.identity)
     for doc in page:
-        row(ctx, doc, sources[doc.sha256])
+        row(ctx, doc, sources[doc.sha256], writable)
     if len(shown) > PAGE_SIZE:
         st.caption(tr("docs.showing", shown=PAGE_SIZE, total=len(shown)))
 

@@ -1,4 +1,5 @@
-"""Upload: several PDFs (or .txt, .md) at once into the chosen collection, a bar per file, then a summary."""
+"""Upload: several files (PDF, office documents, web pages, text, scans) at once into the chosen collection,
+a bar per file, then a summary."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import logging
 import streamlit as st
 
 from ingest.pipeline import IngestReport
+from ingest.sniff import SUFFIXES as SUPPORTED
 from ingest.uploads import Upload, ingest_uploads, upload_name
 from rag.errors import LoadError, RagError
 from ui.components import md_escape
@@ -55,9 +57,12 @@ def main() -> None:
     tr = ctx.tr
     limit = ctx.settings.max_upload_mb
     st.title(tr("upload.title"), anchor=False)
+    if not ctx.service.can(ctx.collection, "write", identity=ctx.identity):
+        st.info(tr("access.read_only", collection=md_escape(ctx.collection)), icon=":material/lock:")
+        return
     st.markdown(tr("upload.intro", collection=md_escape(ctx.collection)))
     with st.form("upload", clear_on_submit=True):
-        files = st.file_uploader(tr("upload.files", mb=limit), type=["pdf", "txt", "md"],
+        files = st.file_uploader(tr("upload.files", mb=limit), type=[suffix[1:] for suffix in SUPPORTED],
                                  accept_multiple_files=True, max_upload_size=limit, key="files",
                                  help=tr("upload.files_help"))
         password = st.text_input(tr("upload.password"), type="password", key="pdf_password",
@@ -73,7 +78,7 @@ def main() -> None:
                 progress = PageProgress(tr, [display_name(u.name) for u in uploads], limit)
                 try:
                     report = ingest_uploads(ctx.service, ctx.collection, uploads, password=password or None,
-                                            progress=progress)
+                                            progress=progress, identity=ctx.identity)
                 except RagError as exc:
                     status.update(state="error")
                     st.error(tr("upload.error", error=md_escape(str(exc))), icon=":material/error:")

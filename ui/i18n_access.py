@@ -1,0 +1,143 @@
+"""The strings of sign-in, permissions, the audit list and saved conversations (merged into ui.i18n.STRINGS).
+
+Kept apart from ui/i18n.py so the department-mode pages can change without touching every other page's text.
+"""
+
+from __future__ import annotations
+
+ACCESS_STRINGS: dict[str, dict[str, str]] = {
+    "es": {
+        "auth.title": "Asistente de documentos",
+        "auth.intro": "Inicie sesión con su cuenta institucional para consultar los documentos de su unidad. "
+                      "Solo verá las colecciones a las que tiene acceso.",
+        "auth.sign_in": "Iniciar sesión",
+        "auth.sign_out": "Cerrar sesión",
+        "auth.not_configured": "El inicio de sesión no está configurado en este servidor: el administrador debe "
+                               "arrancar la aplicación con `rag ui` y las variables `RAG_OIDC_*` "
+                               "(docs/deployment.md).",
+        "auth.expired": "Su sesión ha caducado. Inicie sesión de nuevo para continuar.",
+        "auth.no_subject": "El proveedor de identidad no indicó quién es usted (falta el identificador). "
+                           "Consulte con el administrador.",
+        "auth.signed_in_as": ":material/account_circle: {user}",
+        "auth.admin": ":violet-badge[administrador]",
+        "sidebar.no_collections": "Todavía no tiene acceso a ninguna colección. Cree una o pida acceso a su "
+                                  "administrador.",
+        "sidebar.owner_group": "Grupo propietario",
+        "sidebar.owner_group_help": "Los miembros de este grupo podrán leer y subir documentos a la colección; "
+                                    "usted la administrará. Nadie más la verá salvo que le den permiso.",
+        "sidebar.owner_me": "Solo yo",
+        "access.denied": "No tiene permiso para esta acción en la colección **{collection}**.",
+        "access.read_only": "Puede consultar la colección **{collection}**, pero no subir ni cambiar documentos.",
+        "conv.title": "Conversaciones",
+        "conv.none": "Aún no hay conversaciones guardadas.",
+        "conv.delete": "Eliminar la conversación",
+        "conv.deleted": "Conversación eliminada.",
+        "conv.untitled": "(sin título)",
+        "conv.elsewhere": "Esta conversación es de la colección **{collection}**.",
+        "conv.gone": "Esa conversación ya no existe.",
+        "conv.no_passages": "Ya no tiene acceso a los pasajes citados en esta respuesta.",
+        "nav.access": "Permisos",
+        "nav.audit": "Registro",
+        "nav.keys": "Claves de la API",
+        "grants.title": "Permisos",
+        "grants.caption": "Quién puede leer (preguntar, buscar, ver páginas), escribir (subir, eliminar, volver "
+                          "a indexar) y administrar (cambiar permisos) cada colección.",
+        "grants.collection": "Colección",
+        "grants.none_admin": "No administra ninguna colección.",
+        "grants.empty": "Esta colección no concede permisos a nadie: solo la ven los administradores.",
+        "grants.principal": "Usuario o grupo",
+        "grants.right": "Permiso",
+        "grants.by": "Concedido por",
+        "grants.at": "Fecha",
+        "grants.kind": "Tipo",
+        "grants.kind_user": "Usuario",
+        "grants.kind_group": "Grupo",
+        "grants.name": "Nombre",
+        "grants.name_help": "Un usuario por su correo (o identificador) o un grupo por su nombre en el "
+                            "proveedor de identidad.",
+        "grants.add": "Conceder",
+        "grants.granted": "Permiso «{right}» concedido a {principal}.",
+        "grants.revoke": "Retirar",
+        "grants.revoked": "Permiso retirado a {principal}.",
+        "grants.error": "No se pudo cambiar el permiso: {error}",
+        "grants.name_missing": "Escriba el nombre del usuario o del grupo.",
+        "right.read": "lectura",
+        "right.write": "escritura",
+        "right.admin": "administración",
+        "audit.title": "Registro de actividad",
+        "audit.caption": "Subidas, eliminaciones, reindexaciones y cambios de permisos. Las preguntas no se "
+                         "registran salvo que el operador lo active (`RAG_LOG_QUESTIONS`).",
+        "audit.empty": "No hay actividad registrada.",
+        "audit.at": "Fecha",
+        "audit.user": "Usuario",
+        "audit.action": "Acción",
+        "audit.collection": "Colección",
+        "audit.detail": "Detalle",
+    },
+    "en": {
+        "auth.title": "Document assistant",
+        "auth.intro": "Sign in with your institutional account to query your unit's documents. You will see "
+                      "only the collections you have access to.",
+        "auth.sign_in": "Sign in",
+        "auth.sign_out": "Sign out",
+        "auth.not_configured": "Sign-in is not configured on this server: the administrator must start the app "
+                               "with `rag ui` and the `RAG_OIDC_*` variables (docs/deployment.md).",
+        "auth.expired": "Your session has expired. Sign in again to continue.",
+        "auth.no_subject": "The identity provider did not say who you are (no identifier). Ask the "
+                           "administrator.",
+        "auth.signed_in_as": ":material/account_circle: {user}",
+        "auth.admin": ":violet-badge[administrator]",
+        "sidebar.no_collections": "You have no access to any collection yet. Create one or ask your "
+                                  "administrator for access.",
+        "sidebar.owner_group": "Owning group",
+        "sidebar.owner_group_help": "Members of this group can read and upload to the collection; you "
+                                    "administer it. Nobody else sees it unless given access.",
+        "sidebar.owner_me": "Only me",
+        "access.denied": "You are not allowed to do this in the **{collection}** collection.",
+        "access.read_only": "You can query the **{collection}** collection, but not upload or change documents.",
+        "conv.title": "Conversations",
+        "conv.none": "No saved conversations yet.",
+        "conv.delete": "Delete the conversation",
+        "conv.deleted": "Conversation deleted.",
+        "conv.untitled": "(untitled)",
+        "conv.elsewhere": "This conversation belongs to the **{collection}** collection.",
+        "conv.gone": "That conversation no longer exists.",
+        "conv.no_passages": "You no longer have access to the passages this answer cited.",
+        "nav.access": "Permissions",
+        "nav.audit": "Activity",
+        "nav.keys": "API keys",
+        "grants.title": "Permissions",
+        "grants.caption": "Who may read (ask, search, see pages), write (upload, remove, re-index) and "
+                          "administer (change permissions) each collection.",
+        "grants.collection": "Collection",
+        "grants.none_admin": "You administer no collection.",
+        "grants.empty": "This collection grants nothing to anyone: only administrators see it.",
+        "grants.principal": "User or group",
+        "grants.right": "Right",
+        "grants.by": "Granted by",
+        "grants.at": "Date",
+        "grants.kind": "Kind",
+        "grants.kind_user": "User",
+        "grants.kind_group": "Group",
+        "grants.name": "Name",
+        "grants.name_help": "A user by e-mail (or identifier), or a group by its name at the identity provider.",
+        "grants.add": "Grant",
+        "grants.granted": "Right “{right}” granted to {principal}.",
+        "grants.revoke": "Revoke",
+        "grants.revoked": "Right revoked from {principal}.",
+        "grants.error": "The permission could not be changed: {error}",
+        "grants.name_missing": "Type the user's or the group's name.",
+        "right.read": "read",
+        "right.write": "write",
+        "right.admin": "admin",
+        "audit.title": "Activity log",
+        "audit.caption": "Uploads, removals, re-indexing and permission changes. Questions are not logged "
+                         "unless the operator turns that on (`RAG_LOG_QUESTIONS`).",
+        "audit.empty": "No activity recorded.",
+        "audit.at": "Date",
+        "audit.user": "User",
+        "audit.action": "Action",
+        "audit.collection": "Collection",
+        "audit.detail": "Detail",
+    },
+}
