@@ -11,12 +11,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from rag.access import RIGHTS, AccessControl, AuditEntry, Grant, Identity, Right, check_right, implies
-from rag.answerer import Answerer
-from rag.chain import Generator
 from rag.chunking import embedding_text
 from rag.conversations import ConversationStore
 from rag.e5 import make_e5
@@ -29,6 +28,10 @@ from rag.settings import Settings, validate_collection
 from rag.store.access import AccessDB
 from rag.store.index import Index
 from rag.types import Chunk, DocumentInfo, Hit, PageInfo
+
+if TYPE_CHECKING:  # the answering chain imports LangChain (~3 s): not for ingestion or its parser processes
+    from rag.answerer import Answerer
+    from rag.chain import Generator
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +175,8 @@ class Service:
                  model: str | None = None, generator: Generator | None = None) -> Answerer:
         """An Answerer over a collection the caller may read (checked on every question); cheap to build,
         so a web page makes one per request and shares only ``generator`` (the model's connection)."""
+        from rag.answerer import Answerer
+
         retriever = self.retriever(collection, identity=identity)
         if generator is None:
             return Answerer.from_settings(self.settings, retriever, model=model)

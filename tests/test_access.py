@@ -226,7 +226,7 @@ def test_conversations_are_their_owners_and_lose_passages_with_access(dept: Serv
         with pytest.raises(ConversationNotFoundError):
             dept.conversations.delete(other, first)
         with pytest.raises(ConversationNotFoundError):
-            dept.conversations.append(other, first, "biblioteca", second)
+            dept.conversations.append(other, first, SECRET_COLLECTION if other is ANA else "biblioteca", second)
     with pytest.raises(CollectionNotFoundError):  # nobody files an answer under a collection they cannot read
         dept.conversations.append(BOB, None, SECRET_COLLECTION, answer)
     # Carol leaves the group: her old answers lose their passages (and the collection's name)

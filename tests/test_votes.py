@@ -95,3 +95,10 @@ def test_export_json_and_csv(tmp_path, settings, monkeypatch, capsys) -> None:
     assert main(["votes", "leaderboard", "--json"]) == 0
     board = json.loads(capsys.readouterr().out)
     assert board["pairs"][0]["votes"] == 2 and board["min_votes_for_rating"] == MIN_VOTES_FOR_RATING
+
+
+def test_export_reads_the_collection_named_by_its_option(settings, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("RAG_DATA_DIR", str(settings.data_dir))
+    VoteStore.open(settings.data_dir, "tesis").add("¿Plazo de la tesis?", A, B, "b")
+    assert main(["votes", "export", "--format", "json", "--collection", "tesis"]) == 0
+    assert [v["question"] for v in json.loads(capsys.readouterr().out)["votes"]] == ["¿Plazo de la tesis?"]

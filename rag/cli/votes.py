@@ -27,8 +27,8 @@ def register(sub: Any) -> None:
 
 
 def _store(args: argparse.Namespace) -> VoteStore:
-    settings = load_settings(args)
-    return VoteStore.open(settings.data_dir, settings.collection)
+    settings = load_settings(args)  # --collection names the collection; it is not folded into the settings
+    return VoteStore.open(settings.data_dir, args.collection or settings.collection)
 
 
 def run_export(args: argparse.Namespace) -> int:

@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from rag.errors import IndexError_
+
 ACCESS_FILE = "access.sqlite3"
 SCHEMA_VERSION = "1"
 
@@ -74,10 +76,13 @@ class AccessDB:
     @classmethod
     def open(cls, data_dir: Path, timeout: float = 30.0) -> AccessDB:
         """Open (creating) the data directory's access database; ``timeout``: seconds a writer waits."""
-        data_dir.mkdir(parents=True, exist_ok=True)
         file = data_dir / ACCESS_FILE
-        conn = sqlite3.connect(file, timeout=timeout, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(file, timeout=timeout, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+        except (OSError, sqlite3.Error) as exc:
+            raise IndexError_(f"cannot open {file}: {exc}; set RAG_DATA_DIR to a writable directory") from exc
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
         db = cls(conn, file)
