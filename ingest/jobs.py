@@ -15,20 +15,19 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-import sqlite3
 import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Literal
 
 from ingest.uploads import Upload, ingest_uploads
 from rag.access import Identity
 from rag.errors import RagError
 from rag.service import Service
+from rag.store.shared_db import SharedDB
 
 log = logging.getLogger(__name__)
 
@@ -99,24 +98,11 @@ class Job:
                 "files": [f.to_json() for f in self.files], "report": self.report, "error": self.error or None}
 
 
-class JobStore:
+class JobStore(SharedDB):
     """The data directory's jobs; one connection shared by the threads of a process."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-        self._lock = threading.Lock()
-
-    @classmethod
-    def open(cls, data_dir: Path) -> JobStore:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(data_dir / JOBS_FILE, timeout=30, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.executescript(_SCHEMA)
-        return cls(conn)
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+    FILE = JOBS_FILE
+    SCHEMA = _SCHEMA
 
     def create(self, user: str, collection: str, names: Sequence[str]) -> Job:
         at = _now()

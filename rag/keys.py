@@ -16,15 +16,13 @@ import hmac
 import json
 import re
 import secrets
-import sqlite3
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from rag.errors import SettingsError
+from rag.store.shared_db import SharedDB
 
 KEYS_FILE = "api_keys.sqlite3"
 PREFIX = "rag_"
@@ -75,24 +73,11 @@ class KeyInfo:
                 "revoked_at": self.revoked_at, "active": self.active}
 
 
-class KeyStore:
+class KeyStore(SharedDB):
     """The data directory's API keys; safe to share between the threads of one process."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-        self._lock = threading.Lock()
-
-    @classmethod
-    def open(cls, data_dir: Path) -> KeyStore:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(data_dir / KEYS_FILE, timeout=30, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.executescript(_SCHEMA)
-        return cls(conn)
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+    FILE = KEYS_FILE
+    SCHEMA = _SCHEMA
 
     def create(self, user: str, groups: Iterable[str] = (), label: str = "") -> tuple[KeyInfo, str]:
         """A new key for ``user``: its info and the secret, which is never shown again."""

@@ -128,7 +128,8 @@ def test_rest_search_ask_and_documents_in_the_cli_shapes(world: World) -> None:
         assert client.get("/api/collections").json() == {"collections": ["rrhh"]}
         found = client.post("/api/search", json={"query": "nómina de marzo", "collection": "rrhh", "k": 3}).json()
         assert found["query"] == "nómina de marzo"
-        assert set(found["hits"][0]) == {"rank", "source", "page", "page_end", "text", "score", "chunk_id"}
+        assert set(found["hits"][0]) == {"rank", "source", "page", "page_end", "locator", "text", "score", "chunk_id",
+                                         "ocr", "ocr_confidence"}
         answer = client.post("/api/ask", json={"question": "¿Cuándo se paga la nómina?", "collection": "rrhh"}).json()
         assert {"question", "answer", "mode", "model", "citations", "hits", "supported", "abstained"} <= set(answer)
         assert answer["mode"] == "llm" and answer["citations"][0]["source"] == "rrhh_aviso.txt"
