@@ -142,13 +142,13 @@ def test_an_index_from_before_it_is_filled_by_the_next_ingest(with_e5_service, s
     assert reopened.get_meta("schema") == SCHEMA_VERSION
     assert len(reopened.without_evec(100)) == reopened.chunk_count()
     question = "¿Qué pasa si suspendo una materia varias veces?"
-    assert service.retriever().candidates(question, 4).e5 == []
+    assert service.retriever().inner.candidates(question, 4).e5 == []
     assert backfill(service.index, "default", None) == 0  # channel off: nothing runs
     IngestJob(service).run([])  # nothing new to index: only the backfill
     assert reopened.without_evec(1) == []
     spanish = [c.id for c in reopened.document_chunks(REGLAMENTO.sha256)]
     assert sorted(cid for cid, blob in _evecs(service).items() if blob) == sorted(spanish)
-    e5_list = service.retriever().candidates(question, 4).e5
+    e5_list = service.retriever().inner.candidates(question, 4).e5
     assert e5_list and "tres veces" in reopened.chunks([e5_list[0][0]])[e5_list[0][0]].text
     assert_consistent(service.index, "default")
 
@@ -158,7 +158,7 @@ def test_an_english_collection_never_encodes_the_question(with_e5_service, monke
     Indexer(service.index, service.embedder, "default", multilingual=service.multilingual).add([pending(POLICY)])
     calls: list[Any] = []
     monkeypatch.setattr(service.multilingual.e5, "embed", lambda *a, **k: calls.append(a))
-    cands = service.retriever().candidates("How long are research data kept?", 4)
+    cands = service.retriever().inner.candidates("How long are research data kept?", 4)
     assert cands.e5 == [] and calls == []
     assert service.search("How long are research data kept?", k=1)[0].source == "policy.pdf"
 
@@ -167,7 +167,7 @@ def test_the_e5_list_takes_part_in_the_answer(with_e5_service):
     service = with_e5_service
     Indexer(service.index, service.embedder, "default", multilingual=service.multilingual).add(
         [pending(REGLAMENTO), pending(POLICY)])
-    retriever = service.retriever()
+    retriever = service.retriever().inner
     cands = retriever.candidates("¿Qué pasa si suspendo una materia varias veces?", 4)
     scores = [s for _, s in cands.e5]
     assert cands.e5 and scores == sorted(scores, reverse=True) and 0 < scores[0] <= 1
@@ -219,7 +219,7 @@ def test_a_stray_passage_in_an_english_collection_does_not_take_the_lead(with_e5
     ])
     Indexer(service.index, service.embedder, "default", multilingual=service.multilingual).add(
         [pending(POLICY), pending(rules), pending(stray)])
-    retriever = service.retriever()
+    retriever = service.retriever().inner
     question = "How long must research data be stored?"
     cands = retriever.candidates(question, 4)
     assert cands.e5 and len(cands.e5_covered) == 1  # the stray passage only

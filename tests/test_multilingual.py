@@ -80,10 +80,10 @@ def test_passages_written_without_vectors_get_them_on_the_next_ingest(service):
     cat = service.index.catalog("default")
     assert all(blob is None for blob in _mvec_rows(service).values())
     question = "¿Cuánto tiempo se guardan los datos de investigación?"
-    assert service.retriever().candidates(question, 4).multi == []  # no vectors: channel left out
+    assert service.retriever().inner.candidates(question, 4).multi == []  # no vectors: channel left out
     IngestJob(service).run([])  # nothing new to index: only the backfill
     assert cat.without_mvec(10) == [] and all(_mvec_rows(service).values())
-    multi = service.retriever().candidates(question, 4).multi
+    multi = service.retriever().inner.candidates(question, 4).multi
     assert multi and "Research data" in cat.chunks([multi[0][0]])[multi[0][0]].text
     assert_consistent(service.index, "default")
 
@@ -119,7 +119,7 @@ def test_switched_off_nothing_is_stored_and_search_works(settings, embedder):
     Indexer(off.index, embedder, "default", multilingual=off.multilingual).add([pending(SERVICIOS)])
     assert all(blob is None for blob in _mvec_rows(off).values())
     assert off.search("¿A qué hora abre la biblioteca?", k=1)[0].page == 3
-    assert off.retriever().fusion_info()["multilingual"] is None
+    assert off.retriever().inner.fusion_info()["multilingual"] is None
 
 
 # -- the channel in the fusion ----------------------------------------------------------------------
@@ -178,7 +178,7 @@ def test_the_channel_reads_questions_the_english_embedder_does_not(service, ques
         [pending(doc) for doc in FACTS])
     cat = service.index.catalog("default")
     source = {c.id: c.source for c in cat.chunks(cat.chunk_ids()).values()}
-    with_channel = service.retriever()
+    with_channel = service.retriever().inner
     without = Retriever(service.index, service.embedder, "default")
     cands = with_channel.candidates(question, 5)
     assert source[cands.dense[0][0]] != expected

@@ -215,7 +215,7 @@ def test_half_written_document_is_invisible_to_lexical_search(service):
 
 def test_candidates_carry_each_passage_best_sentence_coverage(service):
     Indexer(service.index, service.embedder, "default").add([pending(CALENDARIO), pending(THESIS)])
-    cands = service.retriever("default").candidates("¿Cuándo terminan las clases del primer semestre?", 4)
+    cands = service.retriever("default").inner.candidates("¿Cuándo terminan las clases del primer semestre?", 4)
     proposed = {cid for cid, _ in cands.dense} | {cid for cid, _ in cands.lexical}
     assert set(cands.sentences) == proposed  # all of them: fewer than SENTENCE_DEPTH here
     best = max(cands.sentences, key=lambda cid: cands.sentences[cid])
@@ -255,7 +255,7 @@ def test_character_grams_find_spelling_variants_the_stems_miss(service):
     """A question that spells a name another way, or uses a derived form, still finds its passage: the
     4-gram channel scores what the dense side proposes, though no stem matches."""
     Indexer(service.index, service.embedder, "default").add([pending(NOMBRES), pending(THESIS), pending(CALENDARIO)])
-    retriever = service.retriever("default")
+    retriever = service.retriever("default").inner
     for question, expected in (("Genghis Khan", "Gengis Kan"), ("ciudadanía", "ciudadano naturalizado")):
         assert service.search(question, k=1, method="lexical") == []  # no stem in common
         cands = retriever.candidates(question, 5)
