@@ -140,12 +140,14 @@ def partly_scanned_pdf() -> bytes:
 
 
 def upload_ask_and_check(browser: Any, app_url: str, tmp_path: Path) -> None:
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
-    wait = WebDriverWait(browser, 180)
+    # Streamlit redraws elements while a page reruns: a reference found a moment ago may be gone
+    wait = WebDriverWait(browser, 180, ignored_exceptions=(StaleElementReferenceException,))
 
     def button(label: str) -> Any:
         # contains: a button's text also holds its icon's name (Material Symbols are ligatures)
@@ -202,6 +204,8 @@ def upload_ask_and_check(browser: Any, app_url: str, tmp_path: Path) -> None:
     box.send_keys(Keys.ENTER)
     scan_card = (f"//p[contains(., '{SCAN_NAME}') and contains(., 'pág. 2')]"
                  "/ancestor::div[@data-testid='stVerticalBlock'][1]")
+    # the second answer finished (a click while it streams would rerun the page under it)
+    wait.until(lambda b: b.find_element(By.TAG_NAME, "body").text.count("Redactada por") >= 2)
     # the card, not the same name in a collapsed list of consulted passages
     found = wait.until(lambda b: [e for e in b.find_elements(By.XPATH, scan_card) if e.is_displayed()
                                   and "Ver página completa" in e.text])
