@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -97,7 +96,8 @@ def unavailable_reason(langs: str) -> str | None:
 
 def recognise(image: Image.Image, langs: str = DEFAULT_LANGS, dpi: int = DEFAULT_DPI) -> PageText:
     """Read one page image: straighten it, read it, and turn it by OSD's advice when the reading is poor."""
-    os.environ.setdefault("OMP_THREAD_LIMIT", "1")  # one thread per page: pages run in parallel instead
+    # No OMP_THREAD_LIMIT here: set in os.environ it reaches every later child process, and torch under
+    # OMP_THREAD_LIMIT=1 embeds passages as NaN (measured: `rag ingest` then fails in Chroma).
     gray = image.convert("L")
     skew = estimate_skew(gray)
     if abs(skew) >= _SKEW_MIN_DEGREES:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -186,3 +187,10 @@ def test_the_benchmark_error_rates() -> None:
     assert edit_distance(list("kitten"), list("sitting")) == 3
     assert rates("el  plazo\nvence", "el plazo vence") == (0.0, 0.0)
     assert rates("el plazo vence", "el plazo vencido") == (round(3 / 16, 4), round(1 / 3, 4))
+
+
+def test_reading_a_page_leaves_the_environment_alone() -> None:
+    """OMP_THREAD_LIMIT=1 in os.environ would reach later `rag ingest` children, whose torch then embeds NaN."""
+    before = dict(os.environ)
+    recognise(francais_page())
+    assert dict(os.environ) == before
