@@ -196,3 +196,50 @@ def test_fusion_never_loses_on_the_full_sets(settings, shared_data, capsys, data
 ])
 def test_floors(settings, shared_data, capsys, dataset, floor):
     assert _full(capsys, shared_data, dataset)["recall@4"] >= floor
+
+
+# -- page-gold folders (regulations_es's layout) ----------------------------------------------------
+def test_page_gold_folder_loads_and_checks_its_files(tmp_path):
+    from rag import eval_pages
+    from rag.errors import SettingsError
+
+    (tmp_path / "pdfs").mkdir()
+    (tmp_path / "pdfs" / "a.pdf").write_bytes(b"%PDF-1.4")
+    lines = [{"id": "q1", "q": "¿Cuándo?", "file": "a.pdf", "pages": [2, 3]},
+             {"id": "q2", "q": "¿Quién?", "file": None, "pages": []}]
+    (tmp_path / "gold.jsonl").write_text("\n".join(json.dumps(x) for x in lines), encoding="utf-8")
+    gold = eval_pages.load_page_gold(tmp_path)
+    assert [q.id for q in gold.answerable] == ["q1"] and len(gold.questions) == 2
+    q1 = gold.answerable[0]
+    assert eval_pages.on_gold_page(q1, "a.pdf", 1, 2) and eval_pages.on_gold_page(q1, "a.pdf", 3, 3)
+    assert not eval_pages.on_gold_page(q1, "a.pdf", 4, 5) and not eval_pages.on_gold_page(q1, "b.pdf", 2, 2)
+    lines.append({"id": "q3", "q": "¿Dónde?", "file": "missing.pdf", "pages": [1]})
+    (tmp_path / "gold.jsonl").write_text("\n".join(json.dumps(x) for x in lines), encoding="utf-8")
+    with pytest.raises(SettingsError, match="missing.pdf"):
+        eval_pages.load_page_gold(tmp_path)
+
+
+def test_rag_eval_on_a_slice_of_regulations_es(settings, shared_data, capsys, tmp_path):
+    """The in-domain page-gold set: its two smallest files through the real ingestion, every
+    question about them scored by page, and the unanswerable ones through the extractive answer."""
+    folder = shared_data / "regulations_es"
+    out = _run_eval(capsys, str(folder), "--files", "2", "--data-dir", str(tmp_path / "eval"))
+    assert out["dataset"] == "regulations_es[2 files]" and out["questions"] >= 4
+    assert set(out["by_retriever"]) == {"dense", "lexical", "fused"}
+    for name, figures in out["by_retriever"].items():
+        assert 0 <= figures["page_hit@1"] <= figures["page_hit@5"] <= figures["page_hit@10"] <= 1, name
+        assert figures["page_hit@1"] <= figures["mrr@10"] <= figures["page_hit@10"], name
+    assert out["page_hit@5"] >= 0.75  # a correct page among the top 5 for most questions
+    assert len(out["per_question"]) == out["questions"]
+    abstention = out["abstention"]
+    assert abstention["unanswerable"] == 8
+    tiers = abstention["tiers"]
+    assert sum(tiers["unanswerable"].values()) == 8 and sum(tiers["answerable"].values()) == out["questions"]
+
+
+@pytest.mark.full
+def test_regulations_es_floors(settings, shared_data, capsys):
+    """The floors of issue 16, measured first on the main branch before the rebuild (docs/benchmarks.md)."""
+    out = _run_eval(capsys, str(shared_data / "regulations_es"))
+    assert out["page_hit@5"] >= 0.868 and out["page_hit@1"] >= 0.574
+    assert out["abstention"]["unanswerable_not_found"] >= 6

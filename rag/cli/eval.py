@@ -1,4 +1,5 @@
-"""``rag eval DATASET``: answer-recall@1/4/10 and MRR@10 of the retrievers on a SQuAD-format file."""
+"""``rag eval DATASET``: answer-recall@1/4/10 and MRR@10 of the retrievers on a SQuAD-format file, or
+page-hit@1/5/10, MRR@10 and abstention on a page-gold folder (``gold.jsonl`` beside ``pdfs/``)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import hashlib
 import sys
 import tempfile
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from rag import eval as rag_eval
+from rag import eval_pages
 from rag.cli.common import add_json, load_settings, print_json
 from rag.errors import SettingsError
 from rag.indexing import Progress
@@ -19,12 +22,15 @@ from rag.service import Service
 
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
-        "eval", help="measure retrieval on a SQuAD-format question set",
+        "eval", help="measure retrieval on a SQuAD-format question set or a page-gold folder",
         description="Index the set's articles (one document each) into a throw-away collection through "
                     "the normal ingestion path, then report answer-recall@1/4/10 and MRR@10 for dense, "
                     "lexical and fused retrieval (and abstention figures when some questions have no "
-                    "answer).")
-    p.add_argument("dataset", type=Path, metavar="DATASET", help="a SQuAD v1.1/v2.0 JSON file")
+                    "answer). A folder with gold.jsonl and pdfs/ (regulations_es's layout) is ingested as "
+                    "`rag ingest` does and scored by page: page-hit@1/5/10, MRR@10 per retriever, and "
+                    "how the extractive answer treats the questions no document answers.")
+    p.add_argument("dataset", type=Path, metavar="DATASET",
+                   help="a SQuAD v1.1/v2.0 JSON file, or a folder holding gold.jsonl and pdfs/")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--data-dir", type=Path, metavar="D",
                        help="index here and keep it; a re-run re-embeds nothing (default: a temporary "
@@ -32,6 +38,8 @@ def register(sub: Any) -> None:
     where.add_argument("--keep", action="store_true",
                        help="keep the index under RAG_DATA_DIR/eval and reuse it on the next run")
     p.add_argument("--articles", type=int, metavar="N", help="only the first N articles (a quick run)")
+    p.add_argument("--files", type=int, metavar="N",
+                   help="page-gold folder: only the N smallest files and their questions (a quick run)")
     p.add_argument("--no-merge", action="store_true",
                    help="score single passages, not neighbouring passages joined as search returns them")
     add_json(p)
@@ -40,16 +48,60 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings(args)
+    if eval_pages.is_page_gold(args.dataset):
+        gold = eval_pages.load_page_gold(args.dataset)
+        if args.files is not None:
+            if args.files < 1:
+                raise SettingsError("--files must be at least 1")
+            gold = eval_pages.limited(gold, args.files)
+        return _in_data_dir(args, settings, lambda s: _run_pages(args, s, gold))
+    if args.dataset.is_dir():
+        raise SettingsError(f"{args.dataset}: a folder to evaluate holds gold.jsonl (and pdfs/)")
     evalset = rag_eval.load_squad(args.dataset)
     if args.articles is not None:
         if args.articles < 1:
             raise SettingsError("--articles must be at least 1")
         evalset = rag_eval.first_articles(evalset, args.articles)
+    return _in_data_dir(args, settings, lambda s: _run(args, s, evalset))
+
+
+def _in_data_dir(args: argparse.Namespace, settings: Any, job: Callable[[Any], int]) -> int:
+    """Run ``job`` on settings whose data directory is --data-dir, RAG_DATA_DIR/eval or a temporary one."""
     if args.data_dir is not None or args.keep:
         data_dir = args.data_dir or settings.data_dir / "eval"
-        return _run(args, settings.model_copy(update={"data_dir": data_dir}), evalset)
+        return job(settings.model_copy(update={"data_dir": data_dir}))
     with tempfile.TemporaryDirectory(prefix="rag-eval-") as tmp:
-        return _run(args, settings.model_copy(update={"data_dir": Path(tmp)}), evalset)
+        return job(settings.model_copy(update={"data_dir": Path(tmp)}))
+
+
+def _run_pages(args: argparse.Namespace, settings: Any, gold: eval_pages.PageGoldSet) -> int:
+    from ingest.pipeline import IngestJob, IngestReport, discover
+
+    service = Service.from_settings(settings)
+    digest = hashlib.sha256(service.embedder.name.encode())
+    for path in gold.files:
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    collection = f"eval-{digest.hexdigest()[:12]}"
+    report = IngestReport()
+    IngestJob(service, collection).run(discover(gold.files, report), report=report)
+    if report.failed:
+        print(f"{len(report.failed)} files could not be read: "
+              + "; ".join(f"{f['path']}: {f['reason']}" for f in report.failed), file=sys.stderr)
+    show = sys.stderr.isatty()
+    bar = _Bar(show, "questions", len(gold.answerable) + len(gold.questions), "question")
+    out = eval_pages.evaluate_pages(service.retriever(collection), gold, top_k=settings.top_k,
+                                    on_progress=bar.update)
+    bar.close()
+    catalog = service.index.catalog(collection)
+    out["passages"] = len(catalog.chunk_ids())
+    out["embedder"] = service.embedder.name
+    if args.json:
+        print_json(out)
+        return 0
+    for line in eval_pages.render(out):
+        print(line)
+    print(f"({out['seconds']:.0f} s)")
+    return 0
 
 
 def _run(args: argparse.Namespace, settings: Any, evalset: rag_eval.EvalSet) -> int:
