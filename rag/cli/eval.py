@@ -7,8 +7,8 @@ import argparse
 import hashlib
 import sys
 import tempfile
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from rag import eval as rag_eval
