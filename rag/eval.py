@@ -31,9 +31,8 @@ import numpy as np
 
 from rag.embedders import Embedder
 from rag.errors import SettingsError
-from rag.indexing import Indexer, Pending, Progress, backfill
-from rag.multilingual import MultilingualEncoder
-from rag.retrieval import MERGE, Ranked, Retriever, hit_groups, join_passages
+from rag.indexing import Indexer, Pending, Progress
+from rag.retrieve import Ranked, Retriever, hit_groups, join_passages
 from rag.store.index import Index
 from rag.text import collapse, normalize_page
 from rag.types import Chunk, ParsedDocument
@@ -137,18 +136,15 @@ def _texts(answers: Any) -> tuple[str, ...]:
 
 def ingest(index: Index, embedder: Embedder, collection: str, documents: Iterable[ParsedDocument],
            indexer: Indexer | None = None,
-           on_progress: Callable[[Progress], None] | None = None,
-           multilingual: MultilingualEncoder | None = None) -> int:
-    """Index the documents not there yet (content hash), through the normal path (passages of a reused
-    index that lack a multilingual vector get one); return passages added."""
+           on_progress: Callable[[Progress], None] | None = None) -> int:
+    """Index the documents not there yet (content hash), through the normal path; return passages added."""
     todo = list(documents)
     if index.exists(collection):
         catalog = index.catalog(collection)
         todo = [d for d in todo if not catalog.has(d.sha256)]
-        backfill(index, collection, multilingual)
     if not todo:
         return 0
-    indexer = indexer or Indexer(index, embedder, collection, multilingual=multilingual)
+    indexer = indexer or Indexer(index, embedder, collection)
     return indexer.add((Pending(d, None) for d in todo), on_progress=on_progress).chunks
 
 
@@ -291,7 +287,7 @@ def evaluate(retriever: Retriever, evalset: EvalSet, *, batch: int = 64, merge: 
         vectors = retriever.embed_queries([q.text for q in part])
         for question, vector in zip(part, vectors, strict=True):
             cands = retriever.candidates(question.text, max(KS), vector=vector)
-            fused = retriever.fuse(cands, MERGE * max(KS) + 8)
+            fused = retriever.fuse(cands, retriever.fusion.merge * max(KS) + 8)
             if question.answers:
                 for name, ranked in (("dense", cands.dense), ("lexical", cands.lexical), ("fused", fused)):
                     keys = passages.hits(ranked, max(KS), merge)

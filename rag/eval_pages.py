@@ -105,7 +105,7 @@ def evaluate_pages(retriever: Any, gold: PageGoldSet, *, abstention: bool = True
                    on_progress: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Page-hit@1/5/10 and MRR@10 per retriever, and the extractive tiers (see the module's docstring)."""
     from rag.answerer import Answerer
-    from rag.retrieval import MERGE, hit_groups
+    from rag.retrieve import hit_groups
 
     began = time.perf_counter()
     inner = getattr(retriever, "inner", retriever)  # an access-checked retriever's own
@@ -115,7 +115,7 @@ def evaluate_pages(retriever: Any, gold: PageGoldSet, *, abstention: bool = True
     per_question: list[dict[str, Any]] = []
     for question in gold.answerable:
         cands = inner.candidates(question.text, max(KS))
-        fused = inner.fuse(cands, MERGE * max(KS) + 8)
+        fused = inner.fuse(cands, inner.fusion.merge * max(KS) + 8)
         row: dict[str, Any] = {"id": question.id}
         for name, ranked in (("dense", cands.dense), ("lexical", cands.lexical), ("fused", fused)):
             missing = [cid for cid, _ in ranked if cid not in chunks]
@@ -144,8 +144,9 @@ def evaluate_pages(retriever: Any, gold: PageGoldSet, *, abstention: bool = True
         first_gold = answered = 0
         for question in gold.questions:
             answer = answerer.ask(question.text)
-            group = "answerable" if question.file else "unanswerable"
-            tiers[group][answer.tier] = tiers[group].get(answer.tier, 0) + 1
+            kind = "answerable" if question.file else "unanswerable"
+            name = answer.tier or "answer"
+            tiers[kind][name] = tiers[kind].get(name, 0) + 1
             if question.file and answer.tier == "answer":
                 answered += 1
                 first = answer.citations[0] if answer.citations else None

@@ -83,7 +83,7 @@ _COURSE = re.compile(r"(?<!\d)((?:19|20)\d\d)\s?[-/]\s?(\d\d)(?!\d)")  # "2024-2
 
 
 class Encoder(Protocol):
-    """A multilingual sentence encoder (rag.multilingual.MultilingualEncoder): unit-length rows."""
+    """A multilingual sentence encoder (the default embedder, multilingual-e5-small): unit-length rows."""
 
     def embed(self, texts: Sequence[str], *, query: bool = False) -> np.ndarray: ...
 

@@ -15,10 +15,9 @@ import numpy as np
 
 from rag.analysis import passage_terms
 from rag.chunking import ChunkerConfig, chunk_document, embedding_text
-from rag.e5 import E5Encoder, e5_text, needs_e5
 from rag.embedders import Embedder
-from rag.multilingual import MultilingualEncoder, pack
-from rag.store.catalog import Catalog, NewDocument, PathRecord
+from rag.errors import IndexError_
+from rag.store.catalog import NewDocument, PathRecord
 from rag.store.index import Index
 from rag.types import Chunk, ParsedDocument
 
@@ -53,14 +52,12 @@ class Indexer:
     """Embeds and writes documents for one collection; load it once, feed it many documents."""
 
     def __init__(self, index: Index, embedder: Embedder, collection: str, *,
-                 batch_chunks: int = 256, config: ChunkerConfig | None = None,
-                 multilingual: MultilingualEncoder | None = None) -> None:
+                 batch_chunks: int = 256, config: ChunkerConfig | None = None) -> None:
         self.index = index
         self.embedder = embedder
         self.collection = collection
         self.batch_chunks = batch_chunks
         self.config = config or ChunkerConfig.for_window(embedder.max_tokens)
-        self.multilingual = multilingual  # also store each passage's multilingual vector (None: don't)
 
     def chunk(self, doc: ParsedDocument) -> list[Chunk]:
         return chunk_document(doc, self.embedder.count_tokens, self.config)
@@ -80,7 +77,6 @@ class Indexer:
             # hold passages of similar length, so less padding is computed (vectors are put back in order).
             order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
             parts = []
-            mvecs: list[bytes] = []
             for start in range(0, len(texts), self.batch_chunks):
                 began = time.perf_counter()
                 parts.append(self.embedder.embed([texts[i] for i in order[start : start + self.batch_chunks]]))
@@ -93,16 +89,12 @@ class Indexer:
                 sorted_vectors = np.concatenate(parts)
                 vectors = np.empty_like(sorted_vectors)
                 vectors[order] = sorted_vectors
-            evecs: list[bytes] = []
-            if self.multilingual is not None and texts:
-                began = time.perf_counter()
-                mvecs = [pack(v) for v in self.multilingual.embed(texts)]
-                if self.multilingual.e5 is not None:
-                    chunks = [c for _, doc_chunks in batch for c in doc_chunks]
-                    evecs = e5_vectors(self.multilingual.e5, [e5_text(c.text, c.context) for c in chunks],
-                                       [c.text for c in chunks])
-                report.seconds_in_model += time.perf_counter() - began
-            self._write(batch, vectors, mvecs, evecs)
+                if not np.isfinite(vectors).all():  # Chroma would refuse them with a less helpful message
+                    raise IndexError_(
+                        f"the embedding model {self.embedder.name} gave non-finite vectors (NaN) for a batch "
+                        "of passages; nothing of it was written. Check the torch thread settings "
+                        "(OMP_THREAD_LIMIT, RAG_EMBED_THREADS) or try RAG_EMBED_PRECISION=fp32")
+            self._write(batch, vectors)
             for pending, chunks in batch:
                 report.written.append(pending.doc.sha256)
                 report.chunks += len(chunks)
@@ -125,9 +117,7 @@ class Indexer:
         if batch:
             yield batch
 
-    def _write(self, batch: list[tuple[Pending, list[Chunk]]], vectors: np.ndarray,
-               mvecs: list[bytes] | None = None, evecs: list[bytes] | None = None) -> None:
-        offsets = np.cumsum([0] + [len(chunks) for _, chunks in batch])
+    def _write(self, batch: list[tuple[Pending, list[Chunk]]], vectors: np.ndarray) -> None:
         docs = [
             NewDocument(
                 sha=p.doc.sha256,
@@ -139,57 +129,8 @@ class Indexer:
                 terms=[passage_terms(c.text, c.context) for c in chunks],
                 size=p.doc.size,
                 path=p.path,
-                mvecs=mvecs[offsets[n] : offsets[n + 1]] if mvecs else (),
-                evecs=evecs[offsets[n] : offsets[n + 1]] if evecs else (),
             )
-            for n, (p, chunks) in enumerate(batch)
+            for p, chunks in batch
         ]
         with self.index.writing():
             self.index.write(self.collection, self.embedder.name, docs, vectors)
-
-
-def e5_vectors(e5: E5Encoder, texts: list[str], bodies: list[str]) -> list[bytes]:
-    """Each passage's packed e5 vector of its ``rag.e5.e5_text``, or b"" for a passage whose ``body``
-    is English (``rag.e5.needs_e5``: the model is not run on it)."""
-    wanted = [i for i, body in enumerate(bodies) if needs_e5(body)]
-    out = [b""] * len(texts)
-    for i, vector in zip(wanted, e5.embed([texts[i] for i in wanted]), strict=True):
-        out[i] = pack(vector)
-    return out
-
-
-def needs_backfill(catalog: Catalog, multilingual: MultilingualEncoder | None) -> bool:
-    """Whether ``backfill`` has work in this catalog: a passage without its multilingual vector, or, with
-    the e5 encoder on, one not yet decided for an e5 vector (both found from small partial indexes)."""
-    if multilingual is None:
-        return False
-    return bool(catalog.without_mvec(1)) or (multilingual.e5 is not None and bool(catalog.without_evec(1)))
-
-
-def backfill(index: Index, collection: str, multilingual: MultilingualEncoder | None, batch: int = 512) -> int:
-    """Give every passage of ``collection`` written without a multilingual vector one (an index from
-    before the channel, or written with it off), and decide its e5 vector when that encoder is on;
-    returns how many vectors (of either kind) were decided. Only the multilingual encoders run (the
-    bundled embedder is not loaded). Each batch is one transaction, so a killed run leaves only passages still without
-    one, which the next run fills."""
-    if multilingual is None or not index.exists(collection):
-        return 0
-    catalog = index.catalog(collection)
-    if not needs_backfill(catalog, multilingual):
-        return 0
-    e5 = multilingual.e5
-    done = 0
-    with index.writing():
-        while rows := catalog.without_mvec(batch):
-            # the stored text is what ``embedding_text`` gave at ingestion: the passage's text
-            vectors = multilingual.embed([text for _, _, text in rows])
-            catalog.set_mvecs([(rowid, cid, pack(v)) for (rowid, cid, _), v in zip(rows, vectors, strict=True)])
-            done += len(rows)
-        while e5 is not None and (undecided := catalog.without_evec(batch)):
-            blobs = e5_vectors(e5, [e5_text(text, context) for _, _, text, context in undecided],
-                               [text for _, _, text, _ in undecided])
-            catalog.set_evecs([(rowid, cid, blob) for (rowid, cid, _, _), blob
-                               in zip(undecided, blobs, strict=True)])
-            done += len(undecided)
-    log.info("%s: %d passages given their multilingual vectors", collection, done)
-    return done

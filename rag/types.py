@@ -46,6 +46,24 @@ class ParsedDocument:
 
 
 @dataclass(frozen=True)
+class ChunkId:
+    """A passage's id: its document's sha256 and its 0-based position there, stored as "<sha>:<position>"
+    (stable, so re-writing a document can never duplicate a passage)."""
+
+    doc: str
+    position: int
+
+    def __str__(self) -> str:
+        return f"{self.doc}:{self.position}"
+
+    @classmethod
+    def parse(cls, value: str) -> ChunkId:
+        """Example: ChunkId.parse("ab12:3") -> ChunkId("ab12", 3); a malformed position reads as -10."""
+        doc, _, position = value.rpartition(":")
+        return cls(doc, int(position) if position.isdigit() else -10)
+
+
+@dataclass(frozen=True)
 class Chunk:
     """A passage of one document, small enough for the embedder's window."""
 

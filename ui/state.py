@@ -50,16 +50,10 @@ def load_embedder(embed_model: str, precision: str, _settings: Settings) -> Embe
 
 @st.cache_resource(show_spinner=False)
 def load_service(settings_key: str, _settings: Settings) -> Service:
-    """The service (index opened lazily, embedder shared) for one set of settings; its multilingual
-    encoders are loaded here too (~1 s of weights each), with the page, not on the first question."""
+    """The service (index opened lazily, embedder shared) for one set of settings."""
     lock_down(_settings.allow_downloads)
     embedder = load_embedder(_settings.embed_model, _settings.embed_precision, _settings)
-    service = Service(_settings, embedder=embedder)
-    if service.multilingual is not None:
-        service.multilingual.embed(["warm up"], query=True)
-        if service.multilingual.e5 is not None:
-            service.multilingual.e5.embed(["warm up"], query=True)
-    return service
+    return Service(_settings, embedder=embedder)
 
 
 @st.cache_resource(show_spinner=False, max_entries=256)

@@ -16,7 +16,7 @@ from rag import eval_pages
 from rag.cli.common import add_json, load_settings, print_json
 from rag.errors import SettingsError
 from rag.indexing import Progress
-from rag.retrieval import Retriever
+from rag.retrieve import Retriever
 from rag.service import Service
 
 
@@ -116,10 +116,9 @@ def _run(args: argparse.Namespace, settings: Any, evalset: rag_eval.EvalSet) -> 
         bar.set(sum(len(d.pages) for d in evalset.documents[: progress.documents_done]))
 
     with service.index.writing(settings.lock_timeout):
-        rag_eval.ingest(service.index, embedder, collection, evalset.documents, on_progress=on_progress,
-                        multilingual=service.multilingual)
+        rag_eval.ingest(service.index, embedder, collection, evalset.documents, on_progress=on_progress)
     bar.close()
-    retriever = Retriever(service.index, embedder, collection, multilingual=service.multilingual)
+    retriever = Retriever(service.index, embedder, collection)
     bar = _Bar(show, "questions", len(evalset.questions), "question")
     report = rag_eval.evaluate(retriever, evalset, merge=not args.no_merge, on_progress=bar.update)
     bar.close()

@@ -1,24 +1,15 @@
-"""The catalog of one collection, in one SQLite file: documents, their file paths, page texts,
-passages, the lexical (FTS5) index over the passages, the document frequency of every character
-4-gram (``gram_df``, for the n-gram channel of lexical search), each passage's vector of the
-multilingual channel (``chunks.mvec``, ``rag.multilingual``; NULL until it has one), its vector of
-that channel's second encoder (``chunks.evec``, ``rag.e5``; empty for an English passage, which does not
-get one; NULL until decided) and its folded
-words (``chunks.words``, ``rag.analysis.passage_words``: what the query-time steps read instead of
-folding and tokenizing the text again for every question).
-
-Two things are held in memory per open catalog, each re-read when the catalog has changed (a commit by
-any connection, or any row this one changed): the multilingual vectors (int8) and a copy of the lexical
-postings (``rag.store.postings``), which answers BM25 queries with FTS5's own scores 10-30x faster; until
-a current copy is there, FTS5 answers and the copy is made in the background.
+"""The catalog of one collection, in one SQLite file: documents, their file paths, page texts, passages
+and the lexical (FTS5) index over the passages. A copy of the lexical postings is held in memory per open
+catalog (``rag.store.postings``: BM25 with FTS5's own scores, 10-30x faster), re-read when the catalog has
+changed; until a current copy is there, FTS5 answers and the copy is made in the background.
 
 Everything a reader trusts is written in one SQLite transaction, so the lexical index can never be out
 of step with the catalog. A document's rows are visible to readers only once its state is 'ready'.
 
 The catalog records the fingerprint of the text analysis its terms were made with (``meta.analysis``).
 Opened by code whose analysis differs (new stop words, another stemmer version; or a catalog from before
-the fingerprint was recorded), it re-derives every passage's terms and the n-gram statistics from the
-stored texts in one transaction (measured: 30 s and 35 MB for 100k passages); the vectors are untouched.
+the fingerprint was recorded), it re-derives every passage's terms from the stored texts in one
+transaction; the vectors are untouched.
 """
 
 from __future__ import annotations
@@ -27,7 +18,6 @@ import logging
 import math
 import sqlite3
 import threading
-from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,17 +25,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from rag.analysis import analysis_fingerprint, passage_grams, passage_terms, passage_words
-from rag.multilingual import int8_matrix, inverse_norms, nearest
+from rag.analysis import analysis_fingerprint, passage_terms
 from rag.store.postings import Postings
 from rag.types import DEFAULT_PAGE_INFO, Chunk, DocumentInfo, PageInfo
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = "6"  # 2: character n-gram statistics; 3: multilingual vectors; 4: passage words; 5: e5
-# vectors; 6: locators and OCR flags of pages and passages (older ones are upgraded on open)
+SCHEMA_VERSION = "7"  # 6: locators and OCR flags of pages and passages; 7: no side-channel vectors, n-gram
+# statistics or stored words (issue 16: older catalogs keep those columns, unused, and open as they are)
 LEX_WEIGHTS = (1.0, 1.0)  # BM25 weights of the passage text and of its context line (title, heading)
 
 _SCHEMA = """
@@ -87,16 +74,12 @@ CREATE TABLE IF NOT EXISTS chunks (
     page_end INTEGER NOT NULL,
     text TEXT NOT NULL,
     context TEXT NOT NULL DEFAULT '',
-    mvec BLOB,
-    words TEXT,
-    evec BLOB,
     locator TEXT NOT NULL DEFAULT '',
     ocr INTEGER NOT NULL DEFAULT 0,
     ocr_confidence REAL
 );
 CREATE INDEX IF NOT EXISTS chunks_sha ON chunks(sha);
 CREATE VIRTUAL TABLE IF NOT EXISTS lex USING fts5(body, context, tokenize = 'unicode61 remove_diacritics 0');
-CREATE TABLE IF NOT EXISTS gram_df (gram TEXT PRIMARY KEY, df INTEGER NOT NULL) WITHOUT ROWID;
 """
 
 
@@ -121,25 +104,11 @@ class NewDocument:
     terms: Sequence[tuple[str, str]]  # (body terms, context terms) per chunk, space-joined
     size: int
     path: PathRecord | None
-    mvecs: Sequence[bytes] = ()  # packed multilingual vector per chunk (rag.multilingual.pack); () = none
-    evecs: Sequence[bytes] = ()  # packed e5 vector per chunk, b"" for one that gets none; () = not decided
     page_info: Sequence[PageInfo] = ()  # aligned with ``pages``; () = physical pages, no OCR
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-@dataclass(frozen=True)
-class _Vectors:
-    """The multilingual vectors of a catalog as of ``version``: ids and int8 rows up to rowid ``last``,
-    and the rows' ``inverse_norms``."""
-
-    version: tuple[int, int, int]
-    ids: list[str]
-    matrix: np.ndarray
-    last: int
-    inverse: np.ndarray
 
 
 class Catalog:
@@ -151,9 +120,6 @@ class Catalog:
         self._count: tuple[tuple[int, int, int], int] | None = None  # (version, passages)
         self._vocab = False
         self._writes = 0  # this connection's write transactions (data_version does not count them)
-        self._mvec_cache: _Vectors | None = None
-        self._mvec_lock = threading.Lock()
-        self._evecs_present: tuple[tuple[int, int, int], bool] | None = None  # (version, any e5 vector)
         self._postings: tuple[tuple[int, int, int], Postings] | None = None  # (version, lexical postings)
         self._postings_lock = threading.Lock()
         self._postings_building = False
@@ -175,22 +141,11 @@ class Catalog:
                 if statement.strip():
                     conn.execute(statement)
             columns = {str(row[1]) for row in conn.execute("PRAGMA table_info(chunks)")}
-            if "mvec" not in columns:
-                conn.execute("ALTER TABLE chunks ADD COLUMN mvec BLOB")  # a version-2 catalog: NULLs
-            if "words" not in columns:
-                conn.execute("ALTER TABLE chunks ADD COLUMN words TEXT")  # filled below
-            if "evec" not in columns:
-                conn.execute("ALTER TABLE chunks ADD COLUMN evec BLOB")  # NULLs: decided at the next ingest
             _add_columns(conn, "chunks", columns, _CHUNK_LOCATION)  # before 6: passages of physical pages
             _add_columns(conn, "pages", {str(row[1]) for row in conn.execute("PRAGMA table_info(pages)")},
                          _PAGE_INFO)
-            # finding the passages still without one costs nothing when there are none
-            conn.execute("CREATE INDEX IF NOT EXISTS chunks_no_mvec ON chunks(rowid) WHERE mvec IS NULL")
-            conn.execute("CREATE INDEX IF NOT EXISTS chunks_no_evec ON chunks(rowid) WHERE evec IS NULL")
             if _meta(conn, "analysis") != analysis_fingerprint():
                 _reanalyze(conn)  # made by another version of the analysis (or before it was recorded)
-            else:
-                _upgrade(conn)
             conn.executemany(
                 "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
                 [("schema", SCHEMA_VERSION), ("analysis", analysis_fingerprint())],
@@ -259,16 +214,12 @@ class Catalog:
                     [(doc.sha, i, text, info.label, info.kind, int(info.ocr), info.ocr_confidence)
                      for i, (text, info) in enumerate(zip(doc.pages, infos, strict=True), start=1)],
                 )
-                _count_grams(self._conn, (passage_grams(c.text, c.context) for c in doc.chunks), +1)
-                mvecs: Sequence[bytes | None] = doc.mvecs or [None] * len(doc.chunks)
-                evecs: Sequence[bytes | None] = doc.evecs or [None] * len(doc.chunks)
-                for chunk, (body, context), mvec, evec in zip(doc.chunks, doc.terms, mvecs, evecs, strict=True):
+                for chunk, (body, context) in zip(doc.chunks, doc.terms, strict=True):
                     cur = self._conn.execute(
-                        "INSERT INTO chunks(id, sha, position, page, page_end, text, context, mvec, words, "
-                        "evec, locator, ocr, ocr_confidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        "INSERT INTO chunks(id, sha, position, page, page_end, text, context, "
+                        "locator, ocr, ocr_confidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (chunk.id, doc.sha, chunk.position, chunk.page, chunk.page_end, chunk.text,
-                         chunk.context, mvec, passage_words(chunk.text), evec, chunk.locator, int(chunk.ocr),
-                         chunk.ocr_confidence),
+                         chunk.context, chunk.locator, int(chunk.ocr), chunk.ocr_confidence),
                     )
                     self._conn.execute(
                         "INSERT INTO lex(rowid, body, context) VALUES (?, ?, ?)",
@@ -332,8 +283,6 @@ class Catalog:
                 self._conn.execute("DELETE FROM documents WHERE sha = ?", (sha,))
 
     def _drop_rows(self, sha: str) -> None:
-        rows = self._conn.execute("SELECT text, context FROM chunks WHERE sha = ?", (sha,))
-        _count_grams(self._conn, (passage_grams(text, context) for text, context in rows), -1)
         self._conn.execute(
             "DELETE FROM lex WHERE rowid IN (SELECT rowid FROM chunks WHERE sha = ?)", (sha,)
         )
@@ -407,26 +356,6 @@ class Catalog:
             ids)
         return {row[0]: _chunk(row) for row in rows}
 
-    def words_and_mvecs(self, ids: Sequence[str]) -> tuple[dict[str, tuple[str, str]], dict[str, bytes],
-                                                          dict[str, bytes]]:
-        """In one read, for the passages ``ids`` of ready documents: (``passage_words`` of its text, its
-        context line) of each - what the query-time steps that read passages need, already folded and
-        tokenized - and the packed multilingual and e5 vectors of those that have one. The text itself
-        is read only for a passage without stored words (one written meanwhile by an older version)."""
-        words: dict[str, tuple[str, str]] = {}
-        mvecs: dict[str, bytes] = {}
-        evecs: dict[str, bytes] = {}
-        for cid, stored, text, context, mvec, evec in self._by_ids(
-                "SELECT c.id, c.words, CASE WHEN c.words IS NULL THEN c.text END, c.context, c.mvec, c.evec "
-                "FROM chunks c JOIN documents d ON d.sha = c.sha AND d.state = 'ready' WHERE c.id IN ({marks})",
-                ids):
-            words[cid] = (passage_words(text) if stored is None else stored, context)
-            if mvec is not None:
-                mvecs[cid] = mvec
-            if evec:
-                evecs[cid] = evec
-        return words, mvecs, evecs
-
     def document_chunks(self, sha: str) -> list[Chunk]:
         rows = self._conn.execute(
             f"SELECT {_CHUNK_COLUMNS} "
@@ -434,113 +363,6 @@ class Catalog:
             (sha,),
         )
         return [_chunk(row) for row in rows]
-
-    # -- the multilingual channel's vectors -----------------------------------------------------
-    def mvecs(self, ids: Sequence[str]) -> dict[str, bytes]:
-        """The packed multilingual vectors of the passages ``ids`` that have one."""
-        rows = self._by_ids("SELECT id, mvec FROM chunks WHERE id IN ({marks}) AND mvec IS NOT NULL", ids)
-        return {str(cid): bytes(blob) for cid, blob in rows}
-
-    def nearest_mvecs(self, query: np.ndarray, n: int) -> list[str]:
-        """The ids of the ``n`` passages of ready documents whose multilingual vectors are nearest the
-        unit vector ``query`` by cosine, over the whole collection (exact: every vector is compared).
-
-        The vectors are read once into memory as the int8 values they are stored as (512 bytes a
-        passage: 51 MB at 100k) with their inverse lengths, and read again after any write; the cosine
-        of two int8 vectors is that of the scaled ones, so no scale is needed to rank. The exact search
-        (``rag.multilingual.nearest``) takes ~4 ms at 100k passages on one core (docs/benchmarks.md).
-        """
-        cache = self._mvecs()
-        return [cache.ids[i] for i in nearest(cache.matrix, query, n, cache.inverse)] if cache.ids else []
-
-    def _mvecs(self) -> _Vectors:
-        """Every ready passage's id and multilingual vector (int8 rows, with their inverse lengths), in
-        rowid order; re-read after a write. When the write only added passages (the usual case while an
-        ingest runs beside the web app), only those are read: a full read takes ~0.6 s at 100k passages."""
-        with self._mvec_lock:
-            version = self._version()
-            cache = self._mvec_cache
-            if cache is not None and cache.version == version:
-                return cache
-            ids: list[str] = []
-            parts: list[np.ndarray] = []
-            inverses: list[np.ndarray] = []
-            last = 0
-            if cache is not None and self._ready_mvecs_upto(cache.last) == len(cache.ids):
-                # nothing before changed
-                ids, parts, inverses, last = list(cache.ids), [cache.matrix], [cache.inverse], cache.last
-            cursor = self._conn.execute(
-                "SELECT c.rowid, c.id, c.mvec FROM chunks c JOIN documents d ON d.sha = c.sha "
-                "AND d.state = 'ready' WHERE c.mvec IS NOT NULL AND c.rowid > ? ORDER BY c.rowid", (last,))
-            while rows := cursor.fetchmany(4096):  # a few MB at a time, not every row at once
-                ids.extend(str(r[1]) for r in rows)
-                parts.append(int8_matrix([r[2] for r in rows]))
-                inverses.append(inverse_norms(parts[-1]))
-                last = int(rows[-1][0])
-            if not parts:
-                parts, inverses = [int8_matrix([])], [np.zeros(0, dtype=np.float32)]
-
-            def joined(arrays: list[np.ndarray]) -> np.ndarray:
-                return np.concatenate(arrays) if len(arrays) > 1 else arrays[0]
-
-            self._mvec_cache = _Vectors(version, ids, joined(parts), last, joined(inverses))
-            return self._mvec_cache
-
-    def _ready_mvecs_upto(self, rowid: int) -> int:
-        """Ready passages with a vector at or below ``rowid``: unchanged unless rows there changed.
-
-        Counted as all passages there, less those of documents not ready, less those without a vector,
-        each from a small index (~11 ms at 100k passages; a join of chunks and documents takes ~110 ms).
-        """
-        return int(self._conn.execute(
-            "SELECT (SELECT COUNT(*) FROM chunks INDEXED BY chunks_sha WHERE rowid <= :r)"
-            " - (SELECT COUNT(*) FROM chunks INDEXED BY chunks_sha WHERE rowid <= :r"
-            "    AND sha IN (SELECT sha FROM documents WHERE state != 'ready'))"
-            " - (SELECT COUNT(*) FROM chunks INDEXED BY chunks_no_mvec WHERE mvec IS NULL AND rowid <= :r"
-            "    AND sha IN (SELECT sha FROM documents WHERE state = 'ready'))", {"r": rowid}).fetchone()[0])
-
-    def has_evecs(self) -> bool:
-        """Whether any ready passage has an e5 vector (an English collection has none): read once per
-        version of the catalog (a scan of the passages, ~0.1 s at 100k, only after a write)."""
-        version = self._version()
-        cached = self._evecs_present
-        if cached is not None and cached[0] == version:
-            return cached[1]
-        present = int(self._conn.execute(
-            "SELECT EXISTS (SELECT 1 FROM chunks c JOIN documents d ON d.sha = c.sha AND d.state = 'ready' "
-            "WHERE length(c.evec) > 0)").fetchone()[0]) == 1
-        self._evecs_present = (version, present)
-        return present
-
-    def without_mvec(self, limit: int) -> list[tuple[int, str, str]]:
-        """Up to ``limit`` passages lacking a multilingual vector: (rowid, id, text)."""
-        rows = self._conn.execute(
-            "SELECT rowid, id, text FROM chunks WHERE mvec IS NULL ORDER BY rowid LIMIT ?", (limit,))
-        return [(int(r), str(i), str(t)) for r, i, t in rows]
-
-    def without_evec(self, limit: int) -> list[tuple[int, str, str, str]]:
-        """Up to ``limit`` passages not yet decided for an e5 vector: (rowid, id, text, context)."""
-        rows = self._conn.execute(
-            "SELECT rowid, id, text, context FROM chunks INDEXED BY chunks_no_evec WHERE evec IS NULL "
-            "ORDER BY rowid LIMIT ?", (limit,))
-        return [(int(r), str(i), str(t), str(c)) for r, i, t, c in rows]
-
-    def set_evecs(self, rows: Sequence[tuple[int, str, bytes]]) -> None:
-        """Store (rowid, id, packed e5 vector or b"") for passages not yet decided, as ``set_mvecs``."""
-        self._set_vectors("evec", rows)
-
-    def set_mvecs(self, rows: Sequence[tuple[int, str, bytes]]) -> None:
-        """Store (rowid, id, packed vector) for passages written without one, in one transaction
-        (a passage removed meanwhile is left alone: rowid and id must both still match)."""
-        self._set_vectors("mvec", rows)
-
-    def _set_vectors(self, column: str, rows: Sequence[tuple[int, str, bytes]]) -> None:
-        assert column in {"mvec", "evec"}
-        with self._write():
-            self._conn.executemany(
-                f"UPDATE chunks SET {column} = ? WHERE rowid = ? AND id = ?",
-                [(blob, rowid, cid) for rowid, cid, blob in rows],
-            )
 
     def page_text(self, sha: str, page: int) -> str | None:
         row = self._conn.execute("SELECT text FROM pages WHERE sha = ? AND page = ?", (sha, page))
@@ -631,19 +453,6 @@ class Catalog:
             self._postings_building = False
         return postings if kept else None
 
-    def gram_stats(self, grams: Sequence[str]) -> tuple[dict[str, int], int, float]:
-        """(passages holding each n-gram, passages, mean n-grams per passage) for BM25 over n-grams."""
-        grams = list(dict.fromkeys(grams))
-        found: dict[str, int] = {}
-        for start in range(0, len(grams), 500):
-            part = grams[start : start + 500]
-            marks = ",".join("?" * len(part))
-            found.update((str(g), int(n)) for g, n in self._conn.execute(
-                f"SELECT gram, df FROM gram_df WHERE gram IN ({marks})", part))
-        n = self.passage_count()
-        total = float(self.get_meta("gram_total") or 0)
-        return {g: found.get(g, 0) for g in grams}, n, total / n if n else 0.0
-
     def passage_count(self) -> int:
         """Passages in the collection (cached until this connection or another one writes)."""
         version = self._version()
@@ -717,57 +526,9 @@ def _add_columns(conn: sqlite3.Connection, table: str, present: set[str], column
             conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {declaration}")
 
 
-def _count_grams(conn: sqlite3.Connection, passages: Iterable[Sequence[str]], sign: int) -> None:
-    """Add (+1) or take away (-1) passages' n-grams from the statistics, inside the caller's transaction.
-
-    ``passages`` is read once, one passage at a time (a generator over a large collection is fine).
-    """
-    df: Counter[str] = Counter()
-    total = 0
-    for grams in passages:
-        df.update(set(grams))
-        total += len(grams)
-    if not df:
-        return
-    conn.executemany(
-        "INSERT INTO gram_df(gram, df) VALUES (?, ?) ON CONFLICT(gram) DO UPDATE SET df = df + excluded.df",
-        [(g, sign * n) for g, n in df.items()],
-    )
-    if sign < 0:  # only the grams just taken away can have reached 0: no scan of the whole table
-        conn.executemany("DELETE FROM gram_df WHERE gram = ? AND df <= 0", [(g,) for g in df])
-    conn.execute(
-        "INSERT INTO meta(key, value) VALUES ('gram_total', ?) "
-        "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + CAST(excluded.value AS INTEGER)",
-        (str(sign * total),),
-    )
-
-
 def bm25_idf(n: int, df: int) -> float:
     """BM25's IDF of a term (or n-gram) held by ``df`` of ``n`` passages (never negative)."""
     return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
-
-
-def _recount_grams(conn: sqlite3.Connection) -> None:
-    """The n-gram statistics computed afresh from every stored passage, inside the caller's transaction."""
-    conn.execute("DELETE FROM gram_df")
-    conn.execute("DELETE FROM meta WHERE key = 'gram_total'")
-    rows = conn.execute("SELECT text, context FROM chunks")
-    _count_grams(conn, (passage_grams(text, context) for text, context in rows), +1)
-
-
-def _upgrade(conn: sqlite3.Connection) -> None:
-    """Fill what an older catalog lacks (version 1: the n-gram statistics; before version 4: the
-    passages' words), inside the caller's transaction."""
-    if conn.execute("SELECT 1 FROM gram_df LIMIT 1").fetchone() is None:
-        _recount_grams(conn)
-    _fill_words(conn, "WHERE words IS NULL")
-
-
-def _fill_words(conn: sqlite3.Connection, where: str = "") -> None:
-    """Store ``passage_words`` of the passages ``where`` selects (~4 s at 100k passages)."""
-    rows = conn.execute(f"SELECT rowid, text FROM chunks {where}").fetchall()
-    conn.executemany("UPDATE chunks SET words = ? WHERE rowid = ?",
-                     ((passage_words(text), rowid) for rowid, text in rows))
 
 
 def _meta(conn: sqlite3.Connection, key: str) -> str | None:
@@ -780,7 +541,7 @@ def _meta(conn: sqlite3.Connection, key: str) -> str | None:
 
 
 def _reanalyze(conn: sqlite3.Connection) -> None:
-    """Re-derive every passage's index terms and the n-gram statistics from the stored texts, inside
+    """Re-derive every passage's index terms from the stored texts, inside
     the caller's transaction: what a catalog made with another analysis needs (no vector changes)."""
     conn.execute("DELETE FROM lex")
     conn.executemany(
@@ -788,8 +549,6 @@ def _reanalyze(conn: sqlite3.Connection) -> None:
         ((rowid, *passage_terms(text, context))
          for rowid, text, context in conn.execute("SELECT rowid, text, context FROM chunks")),
     )
-    _recount_grams(conn)
-    _fill_words(conn)
 
 
 def _match(terms: Sequence[str]) -> str:

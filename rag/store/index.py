@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.errors import EmbedderMismatchError, IndexBusyError, IndexError_
-from rag.settings import Settings, validate_collection
+from rag.settings import BUNDLED_EMBEDDER, LEGACY_EMBEDDER, Settings, validate_collection
 from rag.store.catalog import Catalog, NewDocument, PathRecord
 from rag.store.vectors import ChromaVectors
 from rag.types import Chunk, DocumentInfo
@@ -105,6 +105,13 @@ class Index:
         if not self.exists(collection):
             return
         recorded = self.catalog(collection).get_meta("embedder")
+        if recorded == LEGACY_EMBEDDER and embedder_name == BUNDLED_EMBEDDER:
+            raise EmbedderMismatchError(
+                f"collection {collection!r} was built with the former English-only default embedder "
+                f"({LEGACY_EMBEDDER}); the default now reads Spanish and English alike ({BUNDLED_EMBEDDER}). "
+                f"Move it with `rag reembed --collection {collection}` (reuses its stored passages), or "
+                f"re-ingest its files; to keep using it as it is, set RAG_EMBED_MODEL={LEGACY_EMBEDDER}"
+            )
         if recorded is not None and recorded != embedder_name:
             raise EmbedderMismatchError(
                 f"collection {collection!r} was built with the embedding model {recorded!r}, not "

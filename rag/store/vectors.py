@@ -216,6 +216,15 @@ class ChromaVectors:
         res = col.query(query_embeddings=vector.reshape(1, -1), n_results=k, include=["distances"])
         return [(i, 1.0 - float(d)) for i, d in zip(res["ids"][0], res["distances"][0], strict=True)]
 
+    @_guarded("reading vectors")
+    def vectors(self, collection: str, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored vectors of ``ids`` (those that have one), as float32 rows."""
+        col = self._collection(collection, create=False)
+        if col is None or not ids:
+            return {}
+        got = col.get(ids=list(dict.fromkeys(ids)), include=["embeddings"])
+        return {i: np.asarray(v, dtype=np.float32) for i, v in zip(got["ids"], got["embeddings"], strict=True)}
+
     @_guarded("counting vectors")
     def count(self, collection: str) -> int:
         col = self._collection(collection, create=False)
