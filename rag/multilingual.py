@@ -15,7 +15,7 @@ passage. At query time the channel proposes the passages nearest the question ov
 (``nearest``: exact, an int8 screen then float32 scores; the vectors held in memory per collection and
 re-read after a write), those and the ones the two other retrievers propose are ranked by their cosine
 with the question, and the fusion weighs that list like the others (``rag.retrieval``). Measured
-(docs/benchmarks.md, "The multilingual channel"): alone it finds the answer in the top 4 for 0.745 of
+(docs/decisions/retrieval.md): alone it finds the answer in the top 4 for 0.745 of
 SQuAD-es questions (MiniLM: 0.49); in the fusion it lifts SQuAD-es recall@4 by about a point and costs
 neither XQuAD set anything.
 

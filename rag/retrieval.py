@@ -8,7 +8,7 @@ forms that stems miss ("Gengis Kan" / "Genghis Khan", "ciudadanía" / "ciudadano
 rescores only the passages the two retrievers propose (the stem list and the dense list), from the
 passages' text and collection-wide 4-gram frequencies kept in the catalog: a full 4-gram index would
 take the catalog from 205 to 671 MB and the query p95 from ~45 to 274 ms at 100k passages, for almost no
-further gain (docs/benchmarks.md). Reading those texts also gives each passage its best-sentence
+further gain (docs/decisions/storage.md). Reading those texts also gives each passage its best-sentence
 coverage of the question (step 6 below).
 
 How the hybrid fuses, and why. Equal-weight reciprocal-rank fusion throws away most of what BM25 finds
@@ -22,7 +22,7 @@ nothing fitted to an evaluation set:
    as int8). The multilingual list then ranks all of these by their cosine with the question. Its own
    proposals are what a Spanish question about an English document needs, where neither BM25 (no
    shared words) nor the English embedder proposes the passage (XQuAD, Spanish questions over the
-   English paragraphs: fused recall@4 0.845 without them, 0.906 with them; docs/benchmarks.md).
+   English paragraphs: fused recall@4 0.845 without them, 0.906 with them; docs/decisions/retrieval.md).
 2. One scale: BM25 divided by the question's best BM25 (0 = no term matched); each cosine list mapped
    from [its 50th best, its best] to [0, 1]; a passage missing from a list scores 0 there.
 3. Confidence of each list: how far its top stands out from the rest of its own top 10 - for dense the
@@ -42,17 +42,17 @@ nothing fitted to an evaluation set:
    usually answered by one sentence that repeats most of it; BM25 over the whole passage cannot tell
    that sentence from the same words scattered over several. This third piece of evidence may move the
    passage placed first in step 5 (measured with `rag eval`: answer-recall@1 +1.1 points on SQuAD-es,
-   +0.7 on XQuAD-es and on XQuAD-en, recall@4 and MRR@10 up or equal; docs/benchmarks.md).
+   +0.7 on XQuAD-es and on XQuAD-en, recall@4 and MRR@10 up or equal; docs/decisions/retrieval.md).
 7. Where the collection has passages not in English, the multilingual channel's second encoder
    (multilingual-e5-small, ``rag.e5``) ranks the proposed passages that have its vector, and those
    passages are reordered among their places in the fused list by reciprocal-rank fusion of the two
    lists (k0 = 60, equal weights; ``with_e5``). That model alone finds the
    answer in the top 4 for 0.905 of SQuAD-es questions, nearly what the fusion above finds, and it misses
-   other questions than it does: joined, SQuAD-es recall@4 0.918 -> 0.936 (docs/benchmarks.md).
+   other questions than it does: joined, SQuAD-es recall@4 0.918 -> 0.936 (docs/decisions/retrieval.md).
 
 A per-collection weight estimated from pseudo-questions (sentences of the collection's own passages with
 words cut out) was tried and dropped: such probes share their words with their passage, so every
-collection looked lexical-friendly, English ones included (docs/benchmarks.md).
+collection looked lexical-friendly, English ones included (docs/decisions/retrieval.md).
 """
 
 from __future__ import annotations
@@ -207,8 +207,8 @@ def confidence_gaps(cands: Candidates) -> tuple[float, float]:
     that one rare word makes its BM25 list look sure of itself, though its best passage holds a fifth of
     the question's IDF weight (XQuAD, Spanish questions over the English paragraphs: 0.20 on average,
     against 0.73 for Spanish over Spanish). A top holding at least half (``COVERED``) is taken at its
-    word; below that the gap shrinks in proportion (docs/benchmarks.md, "Questions in the other
-    language": recall@4 there 0.906 -> 0.944, and the same-language sets unchanged). Where no stem of
+    word; below that the gap shrinks in proportion (docs/decisions/retrieval.md, "The design before
+    issue 16", 7: recall@4 there 0.906 -> 0.944, and the same-language sets unchanged). Where no stem of
     the question is in the collection, the 4-gram list stands alone and ``coverage`` is its best
     passage's share of the question's 4-grams (``gram_coverage``, set by ``gather``).
     """
@@ -288,7 +288,7 @@ def with_e5(fused: Ranked, e5: Ranked, covered: frozenset[str] | set[str], k0: f
     Why by rank: the e5 model's cosines crowd into a narrow band (0.75-0.90 for most passages), so the
     confidence gap that weighs the other lists rates it low whatever its order is worth, and as a fourth
     list of the score fusion it added 0.2 points of SQuAD-es recall@4; joined by rank, 1.8
-    (docs/benchmarks.md, "multilingual-e5-small"). k0 is the constant of the method's paper, not fitted.
+    (docs/decisions/retrieval.md). k0 is the constant of the method's paper, not fitted.
     Why only among what it covers: the e5 list ranks only the passages not in English; joined with the
     whole fused list, a stray passage of an English collection taken for another language (a list of
     names and numbers) was first of the e5 list for every question and rose to the top (XQuAD-en

@@ -448,7 +448,7 @@ class Catalog:
         The vectors are read once into memory as the int8 values they are stored as (512 bytes a
         passage: 51 MB at 100k) with their inverse lengths, and read again after any write; the cosine
         of two int8 vectors is that of the scaled ones, so no scale is needed to rank. The exact search
-        (``rag.multilingual.nearest``) takes ~4 ms at 100k passages on one core (docs/benchmarks.md).
+        (``rag.multilingual.nearest``) takes ~4 ms at 100k passages on one core (docs/decisions/retrieval.md).
         """
         cache = self._mvecs()
         return [cache.ids[i] for i in nearest(cache.matrix, query, n, cache.inverse)] if cache.ids else []
