@@ -23,6 +23,8 @@ from rag.types import ParsedDocument
 from tests.conftest import ROOT, subprocess_env
 from tests.helpers import make_pdf
 from tests.invariants import assert_consistent, kill_then_rerun, snapshot
+from ui.components import units_label
+from ui.i18n import Translator
 
 OFFICE = ROOT.parent / "shared" / "data" / "office"
 needs_office = pytest.mark.skipif(not (OFFICE / "manifest.jsonl").exists(),
@@ -238,6 +240,14 @@ def test_office_folder_is_indexed_cited_by_locator_and_reingesting_adds_nothing(
     assert notes["source"] == "poi__SampleShow.pptx" and notes["locator"] == "slide 1" and notes["ocr"] is False
     gpg = service.search("enviar un mensaje criptografiado", k=1)[0]
     assert gpg.source.endswith(".odt") and re.fullmatch(r"Práctica de GnuPG, ¶ \d+", gpg.locator), gpg.locator
+    listed = {d.name: d for d in service.documents()}  # the list counts each file's own units
+    assert (listed["poi__SampleShow.pptx"].unit, listed["poi__SampleShow.pptx"].pages) == ("slide", 2)
+    assert {listed[n].unit for n in ("poi__delins.docx", "aoo__es_por-que_why_gov.html",
+                                     "tika__testNPEOpenDocument_gnupg_es.odt")} == {"section"}
+    sheet = listed["poi__SampleSS.ods"]
+    assert sheet.unit == "sheet" and 1 <= sheet.sheets <= sheet.pages and sheet.to_json()["sheets"] == sheet.sheets
+    assert units_label(Translator("es"), listed["poi__SampleShow.pptx"]) == "2 diapositivas"
+    assert units_label(Translator("en"), listed["poi__SampleShow.pptx"]) == "2 slides"
     before = snapshot(service.index, "default")
     again = ingest(service, folder)
     assert again.added == [] and again.updated == [] and len(again.unchanged) == 5
