@@ -135,9 +135,8 @@ def _open(data: bytes, password: str | None) -> _Package:
 
 
 def _decrypt(data: bytes, encryption: Element, password: str) -> bytes:
-    """One entry's plaintext (still deflated): start key = SHA-256 or SHA-1 of the UTF-8 password, then PBKDF2
-    (HMAC-SHA1) or Argon2id, then AES-256-CBC, AES-256-GCM or Blowfish-CFB (64-bit); 'wrong password' when the
-    manifest's checksum, the padding or the GCM tag disagree."""
+    """One entry's plaintext, still deflated (SHA-256/SHA-1 start key, PBKDF2 or Argon2id, AES-CBC, AES-GCM or
+    Blowfish-CFB64); 'wrong password' where the manifest's checksum, the padding or the GCM tag disagree."""
     algorithm = encryption.find(MANIFEST + "algorithm")
     derivation = encryption.find(MANIFEST + "key-derivation")
     start = encryption.find(MANIFEST + "start-key-generation")
