@@ -45,8 +45,12 @@ def test_cli_json_contract_and_idempotence(settings, tmp_path):
     assert again["added"] == [] and again["chunks"] == 0
     assert sorted(again["unchanged"]) == sorted(report["added"])
     docs = json.loads(rag(settings, "docs", "list", "--json").stdout)["documents"]
-    assert {"name", "sha256", "pages", "chunks", "ingested_at"} <= docs[0].keys()
+    assert {"name", "sha256", "pages", "chunks", "ingested_at", "unit", "sheets"} <= docs[0].keys()
     assert sum(d["chunks"] for d in docs) == report["chunks"]
+    assert {d["unit"] for d in docs if d["name"].endswith(".pdf")} == {"page"}
+    listing = rag(settings, "docs", "list").stdout
+    pdf = next(d for d in docs if d["name"].endswith(".pdf"))
+    assert f"{pdf['pages']} page" in next(line for line in listing.splitlines() if line.startswith(pdf["name"]))
 
 
 def test_search_json_cites_file_and_page(settings):

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from rag.analysis import analysis_fingerprint, passage_grams, passage_terms, passage_words
+from rag.locators import sheet_name
 from rag.multilingual import int8_matrix, inverse_norms, nearest
 from rag.store.postings import Postings
 from rag.types import DEFAULT_PAGE_INFO, Chunk, DocumentInfo, PageInfo
@@ -376,16 +377,24 @@ class Catalog:
             if name not in names[sha]:
                 names[sha].append(name)
         rows = self._conn.execute(
-            "SELECT sha, name, title, pages, chunks, bytes, ingested_at FROM documents "
+            "SELECT sha, name, title, pages, chunks, bytes, ingested_at, "
+            "(SELECT kind FROM pages WHERE pages.sha = documents.sha ORDER BY page LIMIT 1) FROM documents "
             "WHERE state = 'ready' ORDER BY name, sha"
-        )
+        ).fetchall()
         return [
             DocumentInfo(
                 name=name, sha256=sha, pages=pages, chunks=chunks, ingested_at=at,
                 names=tuple(names.get(sha) or [name]), title=title, size=size,
+                unit=kind if kind in ("slide", "sheet", "section") else "page",
+                sheets=self._sheets(sha) if kind == "sheet" else 0,
             )
-            for sha, name, title, pages, chunks, size, at in rows
+            for sha, name, title, pages, chunks, size, at, kind in rows
         ]
+
+    def _sheets(self, sha: str) -> int:
+        """How many sheets a spreadsheet's row blocks come from (their labels name them)."""
+        labels = self._conn.execute("SELECT label FROM pages WHERE sha = ? AND kind = 'sheet'", (sha,))
+        return len({name for (label,) in labels if (name := sheet_name(label)) is not None})
 
     def chunk_count(self) -> int:
         return int(self._conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
