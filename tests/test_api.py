@@ -264,7 +264,7 @@ def test_ollama_timeout_is_504(world: World) -> None:
     runtime = world.server.runtime
     world.service.settings.request_timeout = 0.5
     runtime._generators.clear()
-    world.stub.delay = 2.0
+    world.stub.delay = 3600  # answers only when the stub stops: the timeout is the only way out
     try:
         with world.http("ana") as client:
             response = client.post("/api/ask", json={"question": "¿La nómina?", "collection": "rrhh"})
