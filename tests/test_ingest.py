@@ -72,8 +72,9 @@ def test_changed_file_replaces_old_passages_and_prune_removes_gone(service, tmp_
     (folder / "b.md").write_text("# Becas\nLa beca de excelencia cubre el cien por ciento de la matrícula.\n")
     ingest(service, folder)
     old_sha = {d.name: d.sha256 for d in service.documents()}["a.txt"]
-    time.sleep(0.01)
+    saved = (folder / "a.txt").stat().st_mtime_ns
     (folder / "a.txt").write_text("La biblioteca central abre de lunes a sábado de 7:00 a 22:00.\n")
+    os.utime(folder / "a.txt", ns=(saved + 10**9, saved + 10**9))  # same size: a later save, whatever the clock
     report = ingest(service, folder)
     assert report.updated == ["a.txt"] and report.unchanged == ["b.md"]
     assert old_sha not in {d.sha256 for d in service.documents()}
