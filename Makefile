@@ -51,7 +51,7 @@ lint: setup
 	$(VENV)/bin/ruff check rag ingest ui api tests benchmarks
 	$(VENV)/bin/mypy
 
-# Figures and how to read them: docs/benchmarks.md. Indexes they build are cached under rag_data/bench.
+# Figures: docs/benchmarks.md; the reasoning behind them: docs/decisions/. Indexes they build are cached under rag_data/bench.
 bench: setup
 	$(PY) benchmarks/ingest.py
 	$(PY) benchmarks/answer_latency.py

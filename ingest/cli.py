@@ -19,7 +19,8 @@ def register(sub: Any) -> None:
     )
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     add_collection(p)
-    p.add_argument("--password", help="password for encrypted PDFs (empty passwords are tried anyway)")
+    p.add_argument("--password", help="password for encrypted PDFs, Office and OpenDocument files "
+                   "(empty PDF passwords are tried anyway)")
     p.add_argument("--prune", action="store_true", help="remove documents whose files are gone")
     p.add_argument("--workers", type=int, default=1, help="parser processes (default: 1)")
     add_json(p)

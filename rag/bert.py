@@ -8,7 +8,7 @@ the library's Python between the matrix products holds the GIL, so the two encod
 question at the same time, slowed each other down (~16 ms for both together). This forward keeps the
 linear layers' weights in bf16 once (where the CPU computes it fast), fuses the query, key and value
 projections into one product and runs nothing else: ~5 ms a question, ~12 ms for both encoders together
-(docs/benchmarks.md, "Query latency"), with vectors equal to the library's to a cosine of 0.99999.
+(docs/decisions/retrieval.md), with vectors equal to the library's to a cosine of 0.99999.
 """
 
 from __future__ import annotations

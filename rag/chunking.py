@@ -8,7 +8,7 @@ straddling two passages is still found whole in one of them.
 The context line is indexed lexically (the FTS5 ``context`` column, weighted like the text) and shown
 with the passage, but not embedded: measured with the bundled model, a title in front of every passage
 of a document pulls their vectors together and costs dense retrieval 5 points of recall@4 on XQuAD-es
-(0.613 vs 0.664) and nothing is gained on XQuAD-en (0.980 vs 0.982) - docs/benchmarks.md.
+(0.613 vs 0.664) and nothing is gained on XQuAD-en (0.980 vs 0.982) - docs/decisions/chunking.md.
 """
 
 from __future__ import annotations

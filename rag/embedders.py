@@ -105,7 +105,7 @@ class SentenceTransformerEmbedder:
         texts = [prefix + text for text in texts] if prefix else texts
         # One short question gains nothing from a second thread, and on a busy 2-core machine the two
         # threads stall each other: first-token p95 0.8-3 s with two, 24-61 ms with one
-        # (docs/benchmarks.md, "Answer latency"). The setting is process-wide: ``torch_threads`` restores it.
+        # (docs/decisions/answering.md). The setting is process-wide: ``torch_threads`` restores it.
         with torch_threads(1 if query and len(texts) == 1 else self.threads):
             if query and self._questions is not None:
                 tokenize = getattr(model, "preprocess", None) or model.tokenize  # renamed in sentence-transformers 6
@@ -207,7 +207,7 @@ def pick_precision(precision: str) -> str:
 
 def _fast_bf16(*, avx512_bf16: bool, amx: bool, vendor: str) -> bool:
     """Whether bf16 autocast beats fp32 for the embedder on this CPU, from what was measured with
-    all-MiniLM-L6-v2 (docs/benchmarks.md, "Ingestion"):
+    all-MiniLM-L6-v2 (docs/decisions/ingestion.md):
 
     - AMD with AVX-512 BF16 (Zen 4 and later): 1.9x fp32's speed on a Zen 4 core, 2.8x on a Zen 5 one;
     - Intel with AMX tiles (Sapphire Rapids and later): bf16 is what AMX computes;

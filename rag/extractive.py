@@ -43,7 +43,7 @@ __all__ = ["CALIBRATION", "Calibration", "Decision", "decide", "extractive_answe
 
 @dataclass(frozen=True)
 class Calibration:
-    """The decision's constants (docs/benchmarks.md, "Extractive answers", has the measurements)."""
+    """The decision's constants (docs/decisions/extractive.md says how each was measured)."""
 
     # e5 cosine a passage needs to count as relevant: regulations_es, Spanish questions: every answerable
     # one but one has a passage at 0.863 or more; 4 of the 8 unanswerable ones stay below 0.86

@@ -35,6 +35,12 @@ def sheet_label(name: str, first: int, last: int) -> str:
     return f"sheet {_clean(name)}, rows {first}-{last}"
 
 
+def sheet_name(label: str) -> str | None:
+    """The sheet a 'sheet Datos, rows 2-41' label names; None for any other label."""
+    match = _SHEET.match(label)
+    return match["name"] if match else None
+
+
 def section_label(path: list[str]) -> str:
     """'Capítulo 2 › Artículo 5' from the headings above a section (outermost first); "" for none."""
     parts = [_clean(p) for p in path if _clean(p)]

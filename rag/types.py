@@ -199,6 +199,8 @@ class DocumentInfo:
     names: tuple[str, ...] = ()  # every file name this content was ingested under
     title: str = ""
     size: int = 0
+    unit: UnitKind = "page"  # what ``pages`` counts: physical pages, slides, sheet row blocks or sections
+    sheets: int = 0  # for a spreadsheet (unit "sheet"), how many sheets its row blocks come from
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -60,14 +60,17 @@ def _doc(path: Path, text: str) -> ParsedDocument:
 
 
 def slow_loader(path: Path, password: str | None = None) -> ParsedDocument:
-    """'hang*' never returns; 'sleep*' takes a second; anything else returns at once (text: its pid)."""
+    """'hang*' never returns; 'held*' returns once the test touches "release" in the marker folder (a minute
+    at most); anything else returns at once (text: its pid)."""
     marker = os.environ.get("RAG_TEST_MARKER_DIR")
     if marker:  # lets a test see that a file has reached a worker
         (Path(marker) / f"{path.name}.started").touch()
     if path.name.startswith("hang"):
         time.sleep(3600)
-    if path.name.startswith("sleep"):
-        time.sleep(1.0)
+    if path.name.startswith("held") and marker:
+        release, deadline = Path(marker) / "release", time.monotonic() + 60
+        while not release.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
     return _doc(path, f"pid {os.getpid()}")
 
 

@@ -77,6 +77,14 @@ def ready_documents(data_dir: Path, collection: str = "default") -> int:
         return 0
 
 
+def holds_write_lock(data_dir: Path, pid: int) -> bool:
+    """True once process ``pid`` has taken the data directory's write lock (the lock file names its holder)."""
+    try:
+        return (data_dir / "write.lock").read_text().strip() == str(pid)
+    except FileNotFoundError:
+        return False
+
+
 def ingest_until_ready(folder: Path, env: dict[str, str], cwd: Path, data_dir: Path, documents: int
                        ) -> subprocess.Popen[str]:
     """Start `rag ingest folder --json` and return once ``documents`` are ready, the ingest still running."""
@@ -99,17 +107,17 @@ def assert_whole_documents_only(service: Any) -> None:
 def kill_then_rerun(moments: tuple[int, ...], folder: Path, env: dict[str, str], cwd: Path, data_dir: Path,
                     open_service: Callable[[], Any], expected: tuple[set[str], set[str]]) -> None:
     """Start `rag ingest folder` and kill -9 it once per moment: after that many documents are ready
-    (0: while it is still loading); after each kill a reader sees whole documents only. Then a re-run must
-    finish and leave an index equal to ``expected`` (the ``snapshot`` of a clean one)."""
+    (0: once it holds the write lock, before its first document); after each kill a reader sees whole
+    documents only. Then a re-run must finish and leave an index equal to ``expected`` (the ``snapshot``
+    of a clean one)."""
     for wait_for_docs in moments:
         proc = subprocess.Popen([sys.executable, "-m", "rag", "ingest", str(folder)], env=env, cwd=cwd,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 120
-        while ready_documents(data_dir) < wait_for_docs and proc.poll() is None:
+        while proc.poll() is None and (ready_documents(data_dir) < wait_for_docs
+                                       or wait_for_docs == 0 and not holds_write_lock(data_dir, proc.pid)):
             assert time.monotonic() < deadline
             time.sleep(0.02)
-        if wait_for_docs == 0:
-            time.sleep(1.5)
         proc.kill()
         proc.wait()
         if (data_dir / "collections" / "default").exists():

@@ -239,7 +239,7 @@ def test_saturated_server_answers_503_with_retry_after(world: World) -> None:
 
 
 def test_a_client_that_hangs_up_stops_the_generation(world: World) -> None:
-    world.stub.reply = lambda messages: "palabra " * 400 + "[1]"
+    world.stub.reply = lambda messages: "palabra " * 100_000 + "[1]"  # half an hour at this rate: never ends
     world.stub.token_delay = 0.02
     before = world.stub.streams_closed
     try:
@@ -248,10 +248,10 @@ def test_a_client_that_hangs_up_stops_the_generation(world: World) -> None:
             for n, _ in enumerate(response.iter_lines()):
                 if n > 10:
                     break  # leave mid-answer: the client closes the connection
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 120  # only a guard: the stream ends only if the server closes it
         while world.stub.streams_closed == before and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert world.stub.streams_closed == before + 1  # Ollama's stream was closed, long before its 400 tokens
+        assert world.stub.streams_closed == before + 1  # Ollama's stream was closed by the server
     finally:
         world.stub.reply = OllamaStub().reply
         world.stub.token_delay = 0.0
@@ -264,7 +264,7 @@ def test_ollama_timeout_is_504(world: World) -> None:
     runtime = world.server.runtime
     world.service.settings.request_timeout = 0.5
     runtime._generators.clear()
-    world.stub.delay = 2.0
+    world.stub.delay = 3600  # answers only when the stub stops: the timeout is the only way out
     try:
         with world.http("ana") as client:
             response = client.post("/api/ask", json={"question": "¿La nómina?", "collection": "rrhh"})

@@ -78,10 +78,10 @@ def test_concurrent_when_ollama_allows(model_zoo: OllamaStub, tmp_path) -> None:
 
 def test_cancelling_one_side_leaves_the_other_running(model_zoo: OllamaStub, tmp_path) -> None:
     release = threading.Event()
-    model_zoo.reply = lambda m: ["Primera ", "parte ", "y ", "más ", "[1]."]
+    model_zoo.reply = lambda m: ["Primera ", *["parte "] * 10_000, "[1]."]  # side a ends only if cancelled
     slow = model_zoo.replies["llama3.1:8b"]
     model_zoo.replies["llama3.1:8b"] = lambda m: (release.wait(10), slow(m))[1]
-    model_zoo.token_delay = 0.2  # side a must still be streaming when its first token is seen and it is cancelled
+    model_zoo.token_delay = 0.2
     comparer = comparer_for(model_zoo.url, tmp_path, parallel=2)
     final = None
     for side, kind, data in comparer.stream(Q):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -139,12 +138,10 @@ def test_error_in_the_middle_of_the_stream(generator: OllamaGenerator, ollama_st
 
 
 def test_slow_model_times_out(ollama_stub: OllamaStub) -> None:
-    ollama_stub.delay = 5.0
+    ollama_stub.delay = 3600  # answers only when the stub stops: the client's timeout is the only way out
     gen = OllamaGenerator(Settings(ollama_host=ollama_stub.url, request_timeout=0.5))
-    started = time.monotonic()
     with pytest.raises(GenerationTimeoutError, match="did not answer within 0.5 s"):
         list(gen.stream(MESSAGES))
-    assert time.monotonic() - started < 4
     gen.close()
 
 

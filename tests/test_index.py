@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-import time
+import threading
 
 import numpy as np
 import pytest
@@ -113,13 +113,12 @@ def test_write_requires_the_lock(service):
 
 def test_writers_in_threads_of_one_process_take_turns(service):
     """Two sessions of the web app share one Index: the lock is per thread, not per process."""
-    import threading
-
     index = service.index
     inside = threading.Event()
     release = threading.Event()
     order: list[str] = []
     messages: list[str] = []
+    waiting = threading.Event()  # set by the lock when the second thread has to queue
 
     def first() -> None:
         with index.writing():
@@ -130,16 +129,13 @@ def test_writers_in_threads_of_one_process_take_turns(service):
 
     def second() -> None:
         inside.wait(10)
-        with index.writing(on_wait=messages.append):
+        with index.writing(on_wait=lambda message: (messages.append(message), waiting.set())):
             order.append("second in")
 
     threads = [threading.Thread(target=first), threading.Thread(target=second)]
     for t in threads:
         t.start()
-    inside.wait(10)
-    import time
-
-    time.sleep(0.3)
+    assert waiting.wait(10), "the second writer never queued"
     assert order == ["first in"]  # the second thread is waiting, not inside
     release.set()
     for t in threads:
@@ -269,10 +265,13 @@ def test_a_current_catalog_opens_without_writing(service, settings):
     writer = sqlite3.connect(file, isolation_level=None)
     writer.execute("BEGIN IMMEDIATE")  # another process in the middle of a write
     try:
-        began = time.monotonic()
-        reader = Catalog.open(file)
+        opened: list[Catalog] = []
+        opening = threading.Thread(target=lambda: opened.append(Catalog.open(file)), daemon=True)
+        opening.start()
+        opening.join(60)  # only a guard: an open that wanted the write lock would wait for the ROLLBACK below
+        assert opened, "opening the catalog waited for another process's write"
+        reader = opened[0]
         assert reader.chunk_count() == service.index.catalog("default").chunk_count() > 0
-        assert time.monotonic() - began < 5
         reader.close()
     finally:
         writer.execute("ROLLBACK")

@@ -45,8 +45,12 @@ def test_cli_json_contract_and_idempotence(settings, tmp_path):
     assert again["added"] == [] and again["chunks"] == 0
     assert sorted(again["unchanged"]) == sorted(report["added"])
     docs = json.loads(rag(settings, "docs", "list", "--json").stdout)["documents"]
-    assert {"name", "sha256", "pages", "chunks", "ingested_at"} <= docs[0].keys()
+    assert {"name", "sha256", "pages", "chunks", "ingested_at", "unit", "sheets"} <= docs[0].keys()
     assert sum(d["chunks"] for d in docs) == report["chunks"]
+    assert {d["unit"] for d in docs if d["name"].endswith(".pdf")} == {"page"}
+    listing = rag(settings, "docs", "list").stdout
+    pdf = next(d for d in docs if d["name"].endswith(".pdf"))
+    assert f"{pdf['pages']} page" in next(line for line in listing.splitlines() if line.startswith(pdf["name"]))
 
 
 def test_search_json_cites_file_and_page(settings):
@@ -68,8 +72,9 @@ def test_changed_file_replaces_old_passages_and_prune_removes_gone(service, tmp_
     (folder / "b.md").write_text("# Becas\nLa beca de excelencia cubre el cien por ciento de la matrícula.\n")
     ingest(service, folder)
     old_sha = {d.name: d.sha256 for d in service.documents()}["a.txt"]
-    time.sleep(0.01)
+    saved = (folder / "a.txt").stat().st_mtime_ns
     (folder / "a.txt").write_text("La biblioteca central abre de lunes a sábado de 7:00 a 22:00.\n")
+    os.utime(folder / "a.txt", ns=(saved + 10**9, saved + 10**9))  # same size: a later save, whatever the clock
     report = ingest(service, folder)
     assert report.updated == ["a.txt"] and report.unchanged == ["b.md"]
     assert old_sha not in {d.sha256 for d in service.documents()}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
@@ -228,13 +227,13 @@ def test_metadata_title_file_name_is_dropped() -> None:
 
 @needs_pdfs
 @pytest.mark.slow
-def test_long_book_speed_and_pages() -> None:
-    started = time.perf_counter()
+def test_long_book_reads_its_text_layer_and_leaves_only_the_cover_to_ocr() -> None:
+    """What keeps a 352-page book quick is that its pages read from their text layer, all but the cover (an
+    image) which alone waits for OCR (how quick is for benchmarks/, not for a test)."""
     doc = load_file(PDFS / "english" / "pdfjs__freeculture.pdf")
-    seconds = time.perf_counter() - started
     assert len(doc.pages) == 352 and doc.title == "Free Culture"
     assert sum(len(p) for p in doc.pages) > 600_000
-    assert seconds < 30, f"352 pages took {seconds:.1f} s"
+    assert isinstance(doc, ScanDocument) and doc.ocr_pages == [0]
 
 
 # -- synthetic files --------------------------------------------------------------------------------------

@@ -23,6 +23,8 @@ from rag.types import ParsedDocument
 from tests.conftest import ROOT, subprocess_env
 from tests.helpers import make_pdf
 from tests.invariants import assert_consistent, kill_then_rerun, snapshot
+from ui.components import units_label
+from ui.i18n import Translator
 
 OFFICE = ROOT.parent / "shared" / "data" / "office"
 needs_office = pytest.mark.skipif(not (OFFICE / "manifest.jsonl").exists(),
@@ -121,6 +123,50 @@ def test_encrypted_ooxml_opens_with_the_password() -> None:
     assert [r.reason for r in wrong.values() if isinstance(r, LoadError)] == ["wrong password"]
 
 
+ENCRYPTED_ODF = ROOT / "tests" / "files" / "encrypted_odf"  # real LibreOffice/OpenOffice files: README there
+
+
+@needs_office
+def test_encrypted_odf_opens_with_the_password() -> None:
+    """ODF 1.2's AES-256-CBC (PBKDF2, 100,000 rounds), through the real sandboxed worker."""
+    [item] = [m for m in MANIFEST if m["file"] == "adversarial/tika__testODTEncrypted.odt"]
+    name = Path(item["file"]).name
+    assert _parse_all([item])[name].reason == "encrypted: pass --password"  # type: ignore[union-attr]
+    doc = _parse_all([item], {name: "tika"})[name]  # the password Tika's own test names
+    assert isinstance(doc, ParsedDocument), doc
+    assert "This should be encrypted." in _flat(" ".join(doc.pages))
+    assert [i.kind for i in doc.page_info] == ["section"]
+    wrong = _parse_all([item], {name: "Tika"})[name]
+    assert isinstance(wrong, LoadError) and wrong.reason == "wrong password"
+
+
+@pytest.mark.parametrize(("file", "text", "unit"), [
+    ("libre_office_sample_pw_hello.odt", "Hey ho :)", "section"),  # AES-256-GCM + Argon2id, whole package
+    ("libre_office_spreadsheet_pw_hello.ods", "Hello!", "sheet"),
+    ("aoo_document_pw_hello.odt", "Mission accomplished", "section"),  # Blowfish CFB, per entry
+    ("aoo_presentation_pw_hello.odp", "Fire!", "slide"),
+])
+def test_each_odf_encryption_scheme_opens(file: str, text: str, unit: str) -> None:
+    data = (ENCRYPTED_ODF / file).read_bytes()
+    with pytest.raises(LoadError, match=r"^encrypted: pass --password$"):
+        load_bytes(data, file)
+    doc = load_bytes(data, file, "hello")
+    assert text in _flat(" ".join(doc.pages))
+    assert {i.kind for i in doc.page_info} == {unit}
+    with pytest.raises(LoadError, match=r"^wrong password$"):
+        load_bytes(data, file, "hallo")
+
+
+def test_a_hostile_key_derivation_is_refused_before_it_runs() -> None:
+    """A manifest asking Argon2id for 64 GiB would stall or kill the worker: refused from the numbers alone."""
+    original = zipfile.ZipFile(ENCRYPTED_ODF / "libre_office_sample_pw_hello.odt")
+    entries = {n: original.read(n) for n in original.namelist()}
+    entries["META-INF/manifest.xml"] = entries["META-INF/manifest.xml"].replace(
+        b'argon2-memory="65536"', b'argon2-memory="67108864"')
+    with pytest.raises(LoadError, match=r"^too large: the password's key derivation"):
+        load_bytes(_zip(entries), "hostil.odt", "hello")
+
+
 def _zip(entries: dict[str, bytes]) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -194,6 +240,14 @@ def test_office_folder_is_indexed_cited_by_locator_and_reingesting_adds_nothing(
     assert notes["source"] == "poi__SampleShow.pptx" and notes["locator"] == "slide 1" and notes["ocr"] is False
     gpg = service.search("enviar un mensaje criptografiado", k=1)[0]
     assert gpg.source.endswith(".odt") and re.fullmatch(r"Práctica de GnuPG, ¶ \d+", gpg.locator), gpg.locator
+    listed = {d.name: d for d in service.documents()}  # the list counts each file's own units
+    assert (listed["poi__SampleShow.pptx"].unit, listed["poi__SampleShow.pptx"].pages) == ("slide", 2)
+    assert {listed[n].unit for n in ("poi__delins.docx", "aoo__es_por-que_why_gov.html",
+                                     "tika__testNPEOpenDocument_gnupg_es.odt")} == {"section"}
+    sheet = listed["poi__SampleSS.ods"]
+    assert sheet.unit == "sheet" and 1 <= sheet.sheets <= sheet.pages and sheet.to_json()["sheets"] == sheet.sheets
+    assert units_label(Translator("es"), listed["poi__SampleShow.pptx"]) == "2 diapositivas"
+    assert units_label(Translator("en"), listed["poi__SampleShow.pptx"]) == "2 slides"
     before = snapshot(service.index, "default")
     again = ingest(service, folder)
     assert again.added == [] and again.updated == [] and len(again.unchanged) == 5

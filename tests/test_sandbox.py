@@ -98,14 +98,10 @@ def test_every_shared_file_ends_as_text_or_one_line_reason() -> None:
     timeout = 20.0
     manifest = {e["file"]: e for e in map(json.loads, (PDFS / "manifest.jsonl").read_text().splitlines())}
     outcomes: dict[str, str] = {}
-    started = time.monotonic()
     with ParserPool(workers=1, timeout=timeout, memory_mb=1024) as pool:
         for path, password in all_shared_files():
             ((done, result),) = list(pool.parse([path], password))
             check_result(done, result)
-            took = time.monotonic() - started
-            assert took < timeout + 5, f"{path.name} took {took:.1f} s"
-            started = time.monotonic()
             rel = str(path.relative_to(PDFS))
             if isinstance(result, ScanDocument) and not any(result.pages):
                 outcomes[rel] = f"awaits OCR, {len(result.ocr_pages)} pages"
@@ -168,27 +164,30 @@ def test_in_process_mode_matches_the_loader() -> None:
 def test_a_hanging_file_is_killed_at_the_timeout_and_the_pool_goes_on(files: Any) -> None:
     paths = files("hang.txt", "after1.txt", "after2.txt")
     with ParserPool(workers=1, timeout=1.5, loader="tests.helpers:slow_loader") as pool:
-        started = time.monotonic()
-        results = list(pool.parse(paths))
-        took = time.monotonic() - started
+        results = list(pool.parse(paths))  # 'hang.txt' sleeps an hour: only the pool's kill ends it
         survivor = pool.worker_pids
     assert [path for path, _ in results] == paths  # one worker: input order
     assert isinstance(results[0][1], LoadError) and results[0][1].reason == timeout_reason(1.5)
     assert results[0][1].reason == "too large / took too long (over 1.5 s)"
     docs = [result for _, result in results[1:]]
     assert all(isinstance(doc, ParsedDocument) for doc in docs)
-    assert took < 1.5 + 10
     assert survivor and all(
         f"pid {survivor[0]}" == doc.pages[0] for doc in docs if isinstance(doc, ParsedDocument)
     )
 
 
-def test_results_come_in_completion_order_with_two_workers(files: Any) -> None:
-    paths = files("sleep.txt", "quick.txt")
+def test_results_come_in_completion_order_with_two_workers(files: Any, tmp_path: Path, monkeypatch: Any) -> None:
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    monkeypatch.setenv("RAG_TEST_MARKER_DIR", str(markers))
+    paths = files("held.txt", "quick.txt")
+    order: list[str] = []
     with ParserPool(workers=2, timeout=20, loader="tests.helpers:slow_loader") as pool:
-        order = [path.name for path, _ in pool.parse(paths)]
+        for path, _ in pool.parse(paths):
+            order.append(path.name)
+            (markers / "release").touch()  # 'held.txt' can finish only once a result has come out
         assert len(set(pool.worker_pids)) == 2
-    assert order == ["quick.txt", "sleep.txt"]
+    assert order == ["quick.txt", "held.txt"]
 
 
 def test_next_file_is_parsing_while_the_caller_works(files: Any, tmp_path: Path, monkeypatch: Any) -> None:
@@ -248,9 +247,9 @@ def test_abandoned_iteration_kills_busy_workers_and_the_pool_stays_usable(files:
             assert path.name == "quick.txt"
             quick_pid, hung_pid = pool.worker_pids  # slot order: quick.txt went to the first worker
             break
-        assert wait_gone([hung_pid], 6) == [] and alive(quick_pid)
+        assert wait_gone([hung_pid], 30) == [] and alive(quick_pid)
         assert [p.name for p, _ in pool.parse(files("again.txt"))] == ["again.txt"]
-    assert wait_gone([quick_pid, *pool.worker_pids], 6) == []
+    assert wait_gone([quick_pid, *pool.worker_pids], 30) == []
 
 
 def test_workers_ignore_ctrl_c_and_live_in_their_own_session(files: Any) -> None:
@@ -311,7 +310,7 @@ def test_kill_9_of_the_parent_leaves_no_worker_behind(files: Any, tmp_path: Path
         assert len(pids) == 3 and all(alive(pid) for pid in pids)
         parent.kill()
         parent.wait(10)
-        assert wait_gone(pids, 5) == []
+        assert wait_gone(pids, 30) == []
     finally:
         if parent.poll() is None:
             parent.kill()

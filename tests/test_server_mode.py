@@ -10,7 +10,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -359,9 +358,7 @@ def test_a_server_that_never_answers_costs_the_timeout_not_a_hang(settings, embe
     try:
         url = f"http://127.0.0.1:{silent.getsockname()[1]}"
         env = {**rag_env(settings.data_dir, url), "RAG_REQUEST_TIMEOUT": "2"}
-        began = time.monotonic()
-        out = rag(env, "search", "nota mínima", timeout=60)
-        assert time.monotonic() - began < 30
+        out = rag(env, "search", "nota mínima", timeout=60)  # a hang raises TimeoutExpired
         assert out.returncode == 2 and out.stderr.count("\n") == 1 and "Traceback" not in out.stderr, out
         assert f"cannot reach the Chroma server at {url}" in out.stderr
     finally:
@@ -373,11 +370,9 @@ def test_a_server_that_never_answers_costs_the_timeout_not_a_hang(settings, embe
                           embedder=embedder)
         _ingest_text(service, tmp_path / "docs", {"a.txt": "El plazo de inscripción vence el 15 de marzo.\n"})
         os.killpg(server.pid, signal.SIGSTOP)
-        try:
-            began = time.monotonic()
+        try:  # without RAG_REQUEST_TIMEOUT the search would wait for ever (pytest-timeout's hang)
             with pytest.raises(IndexError_, match=f"the Chroma server at {server.url} failed while searching"):
                 service.search("plazo de inscripción", k=1)
-            assert time.monotonic() - began < 30
         finally:
             os.killpg(server.pid, signal.SIGCONT)
         assert service.search("plazo de inscripción", k=1)[0].source == "a.txt"

@@ -335,3 +335,23 @@ def test_the_middle_tier_is_shown_with_its_label(lang: str, label: str) -> None:
     assert f":violet-badge[:material/help: {label}]" in shown
     assert "Pasajes que pueden contener la respuesta" in shown  # the answer's own label, in its language
     assert ":blue-badge[1]" in shown and ":blue-badge[2]" in shown  # each passage cited
+
+
+def test_documents_list_counts_each_file_in_its_own_units() -> None:
+    """Slides, sheets and sections are no pages: the list says what it counts, in both languages."""
+    from rag.types import DocumentInfo
+    from ui.components import units_label
+    from ui.i18n import Translator
+
+    def doc(unit: str, pages: int, sheets: int = 0) -> DocumentInfo:
+        return DocumentInfo("f", "0" * 64, pages, 1, "2026-12-06T00:00:00+00:00", unit=unit,  # type: ignore[arg-type]
+                            sheets=sheets)
+
+    es, en = Translator("es"), Translator("en")
+    assert [units_label(es, d) for d in (doc("page", 12), doc("page", 1), doc("slide", 8), doc("slide", 1),
+                                         doc("section", 5), doc("section", 1), doc("sheet", 7, 2),
+                                         doc("sheet", 1, 1), doc("sheet", 3))] == [
+        "12 pág.", "1 pág.", "8 diapositivas", "1 diapositiva", "5 secciones", "1 sección",
+        "2 hojas (7 bloques de filas)", "1 hoja (1 bloque de filas)", "3 bloques de filas"]
+    assert [units_label(en, d) for d in (doc("page", 12), doc("slide", 8), doc("section", 1), doc("sheet", 7, 2))] == [
+        "12 p.", "8 slides", "1 section", "2 sheets (7 row blocks)"]

@@ -139,6 +139,18 @@ def partly_scanned_pdf() -> bytes:
     return out.getvalue()
 
 
+def script_done(driver: Any) -> bool:
+    """True once Streamlit has no run in progress (its "Running..." widget is gone)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+
+    try:
+        widgets = driver.find_elements(By.CSS_SELECTOR, "[data-testid='stStatusWidget']")
+        return not any(e.is_displayed() for e in widgets)
+    except StaleElementReferenceException:  # redrawn while looked at: ask again
+        return False
+
+
 def upload_ask_and_check(browser: Any, app_url: str, tmp_path: Path) -> None:
     from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
@@ -176,7 +188,7 @@ def upload_ask_and_check(browser: Any, app_url: str, tmp_path: Path) -> None:
     wait.until(ec.presence_of_element_located((By.XPATH, card)))
     # the hits are listed while the answer still streams: wait for the finished answer's badge
     wait.until(lambda b: "Redactada por" in b.find_element(By.TAG_NAME, "body").text)
-    time.sleep(0.5)  # let the last frame paint
+    wait.until(script_done)  # no rerun left to dim the page in the screenshot
     browser.save_screenshot(str(tmp_path / "answer.png"))
     print(f"screenshots: {tmp_path / 'upload.png'} {tmp_path / 'answer.png'}")
 
@@ -215,7 +227,7 @@ def upload_ask_and_check(browser: Any, app_url: str, tmp_path: Path) -> None:
     assert image.size["width"] > 100 and image.size["height"] > 100
     wait.until(lambda b: SCAN_FACT in " ".join(b.find_element(By.CSS_SELECTOR, "[role='dialog']").text.split()))
     assert "se reconoció con OCR" in browser.find_element(By.CSS_SELECTOR, "[role='dialog']").text
-    time.sleep(0.5)
+    wait.until(script_done)
     browser.save_screenshot(str(tmp_path / "scan_page.png"))
 
     # Private: the browser fetched nothing from outside this machine

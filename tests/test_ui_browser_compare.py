@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ import pytest
 
 from tests.conftest import subprocess_env
 from tests.ollama_stub import OllamaStub
-from tests.test_ui_browser import CASE, SAMPLE, app_url, browser  # noqa: F401 - fixtures
+from tests.test_ui_browser import CASE, SAMPLE, app_url, browser, script_done  # noqa: F401 - fixtures
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -60,7 +59,7 @@ def compare_vote_and_check(driver: Any, url: str, settings: Any) -> None:
     assert "Otra respuesta, de otro modelo" in page  # the other model's (B)
     assert page.count(f"{CASE['source']}") >= 2 and page.count("citada") == 2
     assert "tokens/s" in page
-    time.sleep(0.3)
+    wait.until(script_done)  # no rerun left to dim the page in the screenshot
     driver.save_screenshot(str(Path(settings.data_dir).parent / "compare.png"))
     vote_b.click()
     wait.until(ec.presence_of_element_located((By.XPATH, "//*[contains(., 'Voto guardado')]")))

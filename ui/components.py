@@ -18,7 +18,7 @@ from rag.citations import marker_numbers
 from rag.errors import RagError
 from rag.highlight import support_spans
 from rag.service import Service
-from rag.types import Answer, Citation, Hit
+from rag.types import Answer, Citation, DocumentInfo, Hit
 from ui.i18n import Translator
 from ui.page_image import page_image
 from ui.state import caller
@@ -123,6 +123,18 @@ def where_md(tr: Translator, page: int, page_end: int, locator: str = "") -> str
     """``pages_label`` as safe Markdown: a sheet name or a heading path is the document's own text."""
     label = pages_label(tr, page, page_end, locator)
     return label if not locator or _OUR_LOCATOR.match(locator) else md_escape(label)
+
+
+def units_label(tr: Translator, doc: DocumentInfo) -> str:
+    """What a document is made of, as its locators count it: '12 pág.', '8 diapositivas', '5 secciones',
+    '2 hojas (7 bloques de filas)'."""
+    def counted(key: str, n: int) -> str:
+        return tr(f"docs.unit.{key}_one") if n == 1 else tr(f"docs.unit.{key}", n=n)
+
+    if doc.unit == "sheet":
+        blocks = counted("rows", doc.pages)
+        return f"{counted('sheet', doc.sheets)} ({blocks})" if doc.sheets else blocks
+    return counted(doc.unit, doc.pages)
 
 
 def ocr_note(tr: Translator, confidence: float | None) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 
 from rag.cli.common import add_collection, add_json, cli_identity, load_settings, print_json, safe
 from rag.service import Service
+from rag.types import DocumentInfo
 
 
 def register(sub: Any) -> None:
@@ -36,13 +37,26 @@ def run_list(args: argparse.Namespace) -> int:
         print(f"Collection {service.collection(args.collection)!r} is empty. Add files with `rag ingest PATH`.")
         return 0
     width = max(len(d.name) for d in docs)
-    print(f"{'name'.ljust(width)}  pages  chunks  ingested (UTC)             sha256")
-    for d in docs:
+    made = [_units(d) for d in docs]
+    made_width = max(len("units"), *(len(m) for m in made))
+    print(f"{'name'.ljust(width)}  {'units'.ljust(made_width)}  chunks  ingested (UTC)             sha256")
+    for d, m in zip(docs, made, strict=True):
         also = f"  (also: {', '.join(n for n in d.names if n != d.name)})" if len(d.names) > 1 else ""
-        print(f"{safe(d.name).ljust(width)}  {d.pages:5d}  {d.chunks:6d}  {d.ingested_at:25s}  "
+        print(f"{safe(d.name).ljust(width)}  {m.ljust(made_width)}  {d.chunks:6d}  {d.ingested_at:25s}  "
               f"{d.sha256[:12]}{safe(also)}")
     print(f"{len(docs)} document(s), {sum(d.chunks for d in docs)} passages")
     return 0
+
+
+def _units(doc: DocumentInfo) -> str:
+    """'12 pages', '8 slides', '5 sections', '2 sheets, 7 row blocks': what ``pages`` counts for this file."""
+    def counted(n: int, word: str) -> str:
+        return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+    if doc.unit == "sheet":
+        blocks = counted(doc.pages, "row block")
+        return f"{counted(doc.sheets, 'sheet')}, {blocks}" if doc.sheets else blocks
+    return counted(doc.pages, doc.unit)
 
 
 def run_remove(args: argparse.Namespace) -> int:

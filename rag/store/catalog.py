@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.analysis import analysis_fingerprint, passage_terms
+from rag.locators import sheet_name
 from rag.store.postings import Postings
 from rag.types import DEFAULT_PAGE_INFO, Chunk, DocumentInfo, PageInfo
 
@@ -325,16 +326,24 @@ class Catalog:
             if name not in names[sha]:
                 names[sha].append(name)
         rows = self._conn.execute(
-            "SELECT sha, name, title, pages, chunks, bytes, ingested_at FROM documents "
+            "SELECT sha, name, title, pages, chunks, bytes, ingested_at, "
+            "(SELECT kind FROM pages WHERE pages.sha = documents.sha ORDER BY page LIMIT 1) FROM documents "
             "WHERE state = 'ready' ORDER BY name, sha"
-        )
+        ).fetchall()
         return [
             DocumentInfo(
                 name=name, sha256=sha, pages=pages, chunks=chunks, ingested_at=at,
                 names=tuple(names.get(sha) or [name]), title=title, size=size,
+                unit=kind if kind in ("slide", "sheet", "section") else "page",
+                sheets=self._sheets(sha) if kind == "sheet" else 0,
             )
-            for sha, name, title, pages, chunks, size, at in rows
+            for sha, name, title, pages, chunks, size, at, kind in rows
         ]
+
+    def _sheets(self, sha: str) -> int:
+        """How many sheets a spreadsheet's row blocks come from (their labels name them)."""
+        labels = self._conn.execute("SELECT label FROM pages WHERE sha = ? AND kind = 'sheet'", (sha,))
+        return len({name for (label,) in labels if (name := sheet_name(label)) is not None})
 
     def chunk_count(self) -> int:
         return int(self._conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])

@@ -3,7 +3,7 @@
 Why. FTS5 answers an OR query by visiting every row that holds any of its terms and calling its
 ``bm25()`` function on each (~0.6 us a row here): a question with a common term ("partido", "año")
 visits 20-50k of 100k passages and takes 30 ms, the largest share of a question's latency at that size
-(docs/benchmarks.md, "Query latency"). The same sums over numpy arrays of postings take under 1 ms.
+(docs/decisions/storage.md). The same sums over numpy arrays of postings take under 1 ms.
 
 What. For every term of the FTS5 table (``lex``: a passage's analysed terms and its context line's), the
 rows that hold it and how often (the weighted sum over the two columns, as ``bm25()`` counts it), and

@@ -10,7 +10,7 @@ from ingest.pipeline import UPLOAD_PREFIX, Source
 from ingest.uploads import documents_sources, reingest_document, remove_document
 from rag.errors import RagError
 from rag.types import DocumentInfo
-from ui.components import md_escape, rerun_with, show_flash
+from ui.components import md_escape, rerun_with, show_flash, units_label
 from ui.state import AppContext, context
 
 PAGE_SIZE = 50  # rows drawn at once; a filter finds the rest
@@ -61,7 +61,7 @@ def row(ctx: AppContext, doc: DocumentInfo, sources: list[Source], writable: boo
         with info:
             icon = ":material/picture_as_pdf:" if doc.name.lower().endswith(".pdf") else ":material/description:"
             st.markdown(f"{icon} **{md_escape(doc.name)}**")
-            meta = tr("docs.meta", pages=doc.pages, chunks=doc.chunks, size=size(doc.size),
+            meta = tr("docs.meta", units=units_label(tr, doc), chunks=doc.chunks, size=size(doc.size),
                       date=when(doc.ingested_at, tr.lang))
             others = [n for n in doc.names if n != doc.name]
             if others:
@@ -97,7 +97,7 @@ def main() -> None:
         return
     total, pages, passages = st.columns(3, border=True)
     total.metric(tr("docs.count"), len(docs))
-    pages.metric(tr("docs.pages"), sum(d.pages for d in docs))
+    pages.metric(tr("docs.pages"), sum(d.pages for d in docs if d.unit == "page"))  # slides etc. are no pages
     passages.metric(tr("docs.passages"), sum(d.chunks for d in docs))
 
     wanted = ""
