@@ -99,7 +99,7 @@ def make_doc(name: str, pages: list[str], title: str = "") -> ParsedDocument:
     return ParsedDocument(name=name, sha256=sha, pages=pages, title=title, path=f"/docs/{name}")
 
 
-# an English document for the tests of the multilingual channel (rag.multilingual, rag.e5)
+# an English document, for tests across languages
 POLICY = make_doc("policy.pdf", [
     "Research data must be stored on university servers for at least ten years after publication.",
     "Theses are submitted through the library repository in PDF/A format.",

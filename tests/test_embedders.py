@@ -35,8 +35,8 @@ def test_explicit_precisions_are_kept_and_others_refused():
 def test_processes_started_together_choose_alike():
     """Two processes starting at once on a busy machine (an ingest and the web app) must not choose
     differently: a clock-based choice did, here."""
-    code = ("from rag.embedders import SentenceTransformerEmbedder as E; e = E('bundled'); "
-            "e.embed(['una pregunta']); print(e.precision)")
+    code = ("from rag.embedders import make_embedder; from rag.settings import Settings; "
+            "e = make_embedder(Settings()); e.embed(['una pregunta']); print(e.precision)")
     procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=ROOT)
              for _ in range(3)]
     chosen = {proc.communicate(timeout=300)[0].strip() for proc in procs}
@@ -50,8 +50,8 @@ def test_the_loaded_model_has_a_decided_precision(embedder):
 
 
 def test_overlapping_thread_settings_restore_what_was_there_before_the_first():
-    """The bundled embedder and the e5 encoder set torch's (process-wide) threads for one question at
-    the same time; whatever order they end in, the value from before is what remains."""
+    """Two questions embedded at once set torch's (process-wide) threads for one question at the same
+    time; whatever order they end in, the value from before is what remains."""
     import threading
 
     import torch
@@ -79,11 +79,16 @@ def test_overlapping_thread_settings_restore_what_was_there_before_the_first():
         assert torch.get_num_threads() == before
 
 
-def test_questions_take_the_lean_forward_and_get_the_library_vectors(embedder):
-    """The bundled model's questions run through ``rag.bert`` (the library's Python between its matrix
-    products held the GIL and autocast re-cast its weights each call); the vectors must stay those of
-    sentence-transformers, as passages get them, for short and long texts, alone or batched."""
+def test_questions_take_the_lean_forward_and_get_the_library_vectors():
+    """A BERT model's questions (the former default, all-MiniLM-L6-v2) run through ``rag.bert`` (the
+    library's Python between its matrix products held the GIL and autocast re-cast its weights each call);
+    the vectors must stay those of sentence-transformers, as passages get them, for short and long texts,
+    alone or batched."""
     import numpy as np
+
+    from rag.settings import LEGACY_EMBEDDER
+
+    embedder = embedders.SentenceTransformerEmbedder(LEGACY_EMBEDDER)
 
     embedder.embed(["warm"], query=True)
     assert embedder._questions is not None  # the bundled model is one the lean forward computes

@@ -87,13 +87,7 @@ def test_rag_eval_on_a_slice_of_xquad_es(settings, shared_data, capsys, tmp_path
     assert fused["recall@4"] >= 0.85 and out["by_retriever"]["lexical"]["recall@4"] >= 0.85
     assert out["passages"] > 0 and 20 < out["mean_passage_tokens"] <= 256
     assert "abstention" not in out
-    assert out["fusion"]["multilingual"] == "use-multilingual-v3"  # the channel is on by default
-    from rag.store.catalog import Catalog
-
-    (catalog_file,) = (tmp_path / "eval" / "collections").glob("*/catalog.sqlite3")
-    catalog = Catalog.open(catalog_file)
-    assert catalog.without_mvec(1) == []  # every passage went in with its multilingual vector
-    catalog.close()
+    assert out["fusion"]["embedder"] == out["embedder"] == "bundled:multilingual-e5-small"
 
     # a second run on the same data directory re-embeds nothing: the same collection, the same figures
     again = _run_eval(capsys, str(dataset), "--articles", "3", "--data-dir", str(tmp_path / "eval"))
@@ -155,16 +149,16 @@ def crosslingual(shared_data, folder, questions: str, paragraphs: str, articles:
 @pytest.mark.parametrize("questions, paragraphs", [("es", "en"), ("en", "es")])
 def test_questions_in_the_other_language_find_their_paragraphs(settings, shared_data, capsys, tmp_path,
                                                                 questions, paragraphs):
-    """A Spanish question about an English document (and the reverse): neither BM25 (no shared words)
-    nor the English embedder alone finds most answers; the fusion, with the multilingual channel's own
-    search, does."""
+    """A Spanish question about an English document (and the reverse): BM25 finds few (no shared words);
+    the multilingual dense list finds most, and the fusion keeps what it finds."""
     dataset = crosslingual(shared_data, tmp_path, questions, paragraphs, articles=6)
     out = _run_eval(capsys, str(dataset), "--data-dir", str(tmp_path / "eval"))
     by = out["by_retriever"]
     assert out["questions"] > 100
     assert by["fused"]["recall@4"] >= 0.9 and by["fused"]["mrr@10"] >= 0.8
     for metric in ("recall@4", "mrr@10"):
-        assert by["fused"][metric] >= max(by["dense"][metric], by["lexical"][metric]) + 0.03, metric
+        assert by["fused"][metric] >= by["lexical"][metric] + 0.1, metric
+        assert by["fused"][metric] >= by["dense"][metric] - 0.03, metric
 
 
 @pytest.mark.full
@@ -189,10 +183,10 @@ def test_fusion_never_loses_on_the_full_sets(settings, shared_data, capsys, data
 
 
 @pytest.mark.full
-@pytest.mark.parametrize(("dataset", "floor"), [
-    ("xquad/xquad.es.json", 0.98),
+@pytest.mark.parametrize(("dataset", "floor"), [  # issue 16's floors for the regression sets
+    ("xquad/xquad.es.json", 0.985),
     ("xquad/xquad.en.json", 0.985),
-    ("squad_es/dev-v1.1-es_small.json", 0.93),  # 0.936 measured with multilingual-e5-small (0.918 without)
+    ("squad_es/dev-v1.1-es_small.json", 0.92),
 ])
 def test_floors(settings, shared_data, capsys, dataset, floor):
     assert _full(capsys, shared_data, dataset)["recall@4"] >= floor

@@ -154,14 +154,14 @@ def test_a_year_no_passage_names_is_not_found() -> None:
     assert years("el curso 2024-25 y el 2023/24") == {"2023", "2024", "2025"}
 
 
-def test_an_english_question_gets_the_spanish_sentence_cited(multilingual: Any) -> None:
+def test_an_english_question_gets_the_spanish_sentence_cited(embedder: Any) -> None:
     spanish = [signalled(1, "tfg.pdf", 16, "La defensa del TFG se realizará en sesión pública. La duración máxima "
                         "del acto de defensa, incluidas las preguntas del tribunal, será de 45 minutos. El "
                         "tribunal deliberará a puerta cerrada.", 0.845),
                signalled(2, "becas.pdf", 9, "La cuantía fija ligada a la residencia será de 2.700 euros durante "
                          "el curso académico.", 0.831)]
     answer = extractive_answer("What is the maximum length of a thesis defence, including the questions?", spanish,
-                               encoder=multilingual)
+                               encoder=embedder)
     assert answer.tier == "answer" and answer.citations[0].source == "tfg.pdf"
     assert "45 minutos" in answer.answer and answer.answer.endswith("[1]")
 

@@ -57,7 +57,7 @@ def test_rag_ask_json_on_a_slice_answers_with_tiers_and_citations(regulations: P
                                                                      settings: Any) -> None:
     from rag.service import Service
 
-    service = Service(settings, embedder=embedder)  # its multilingual encoders as a user's (e5 included)
+    service = Service(settings, embedder=embedder)  # the default embedder, as a user's
     report = IngestReport()
     IngestJob(service).run(discover([regulations / "pdfs" / name for name in SLICE], report), report=report)
     assert not report.failed

