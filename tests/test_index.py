@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import sqlite3
 import threading
 
@@ -103,6 +105,31 @@ def test_other_embedder_is_refused(service):
     Indexer(service.index, service.embedder, "default").add([pending(POLICY)])
     with pytest.raises(EmbedderMismatchError, match="RAG_EMBED_MODEL"):
         service.index.check_embedder("default", "some-other-model")
+
+
+def test_a_collection_of_the_former_default_says_how_to_move_it_and_moves(service, settings, capsys, monkeypatch):
+    """Built with the former English-only default: the first search says in one line what to do, and
+    `rag reembed` moves it with its stored passages (nothing parsed again); search then works."""
+    from rag.cli import main
+    from rag.embedders import SentenceTransformerEmbedder
+    from rag.service import Service
+    from rag.settings import LEGACY_EMBEDDER
+
+    old = Service(settings, embedder=SentenceTransformerEmbedder(LEGACY_EMBEDDER))
+    Indexer(old.index, old.embedder, "default").add([pending(POLICY), pending(REGLAMENTO)])
+    with pytest.raises(EmbedderMismatchError) as raised:
+        service.search("nota mínima de aprobación")
+    message = str(raised.value)
+    assert "rag reembed --collection default" in message and LEGACY_EMBEDDER in message
+    assert "\n" not in message
+    passages = service.index.catalog("default").chunk_count()
+    monkeypatch.setenv("RAG_DATA_DIR", str(settings.data_dir))
+    assert main(["reembed", "--yes", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["previous"] == LEGACY_EMBEDDER and out["passages"] == passages
+    fresh = Service(settings, embedder=service.embedder)
+    assert "51" in fresh.search("nota mínima de aprobación", k=1)[0].text
+    consistent(fresh.index, "default")
 
 
 def test_write_requires_the_lock(service):
