@@ -14,8 +14,8 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 
 from api.errors import ApiError
-from rag.access import Identity
-from rag.keys import KeyStore
+from rag.access.control import Identity
+from rag.access.keys import KeyStore
 from rag.settings import Settings
 
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}

@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import create_app
-    from rag.keys import KeyStore
+    from rag.access.keys import KeyStore
     from rag.service import Service
 
     settings = load_settings(args)

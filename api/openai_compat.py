@@ -23,7 +23,7 @@ from api.auth import CurrentIdentity
 from api.errors import ApiError, error_body, status_of
 from api.rest import runtime, whole_answer
 from api.streaming import ClosingStream, closing, sse
-from rag.answerer import Answerer
+from rag.answer.answerer import Answerer
 from rag.errors import RagError
 from rag.language import detect_language
 from rag.types import Answer, Citation, Turn

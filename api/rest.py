@@ -21,7 +21,7 @@ from api.runtime import Runtime, WatchedGenerator
 from api.streaming import ClosingStream, closing, sse
 from ingest.pipeline import SUPPORTED
 from ingest.uploads import Upload, remove_document, upload_name
-from rag.answerer import Answerer
+from rag.answer.answerer import Answerer
 from rag.errors import LoadError, RagError
 from rag.types import Answer, Turn
 

@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from api.auth import Authenticator
 from api.slots import AnswerSlots
 from ingest.jobs import JobRunner, JobStore
-from rag.access import Identity
-from rag.answerer import Answerer
-from rag.chain import Generator
+from rag.access.control import Identity
+from rag.access.keys import KeyStore
+from rag.answer.answerer import Answerer
+from rag.answer.chain import Generator
 from rag.errors import GenerationTimeoutError
-from rag.keys import KeyStore
 from rag.service import Service
 
 
@@ -63,7 +63,7 @@ class Runtime:
 
     def generator(self, model: str | None = None) -> Generator:
         """One Ollama client per model, shared by every answer (its connections are pooled)."""
-        from rag.generation import OllamaGenerator  # keeps ollama out of imports that do not answer
+        from rag.answer.generation import OllamaGenerator  # keeps ollama out of imports that do not answer
 
         name = model or self.service.settings.model
         with self._lock:

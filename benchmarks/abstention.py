@@ -5,7 +5,7 @@
     python benchmarks/abstention.py --json
 
 The v2.0 set's articles are indexed (one document per article, one page per paragraph) through
-``rag.indexing.Indexer`` into a collection cached under ``--data-dir``. Every question is then answered by
+``rag.index.writer.Indexer`` into a collection cached under ``--data-dir``. Every question is then answered by
 the real ``Answerer`` with no model (the extractive mode, ``DEFAULT_MIN_RELEVANCE``) over the public
 ``Service.retriever(...)``, so whatever retrieval the checkout has is what is measured.
 
@@ -17,8 +17,8 @@ Reported, for unanswerable (``is_impossible``) and answerable questions apart:
 Also, as a third group, "off-collection": the SQuAD-es v1.1 dev questions about the 13 articles that
 v2.0 does not contain (nothing in the collection is about them): the easy kind of "not in the documents".
 The threshold sweep replays the former lexical rule on the same retrieved passages with
-``rag.extractive.best_sentences(min_score=t)`` (no re-retrieval): abstain when no sentence scores ``t``
-or more. The answerer itself now answers in tiers (``rag.extractive.decide``: answer, passages that may
+``rag.answer.extractive.best_sentences(min_score=t)`` (no re-retrieval): abstain when no sentence scores ``t``
+or more. The answerer itself now answers in tiers (``rag.answer.extractive.decide``: answer, passages that may
 answer, not found), reported first; "abstained" is its not-found tier.
 
 Question vectors are computed ahead in batches (``--no-prefill``: one at a time, as the service does);
@@ -71,7 +71,7 @@ def norm(text: str) -> str:
 def build_index(service: Any, dataset: Path = DATASET, limit_articles: int | None = None,
                 log: Any = None) -> dict[str, Any]:
     """Index the data set's articles into COLLECTION unless a matching build is there."""
-    from rag.indexing import Indexer, Pending
+    from rag.index.writer import Indexer, Pending
 
     index = service.index
     articles, _ = read_squad(dataset)
@@ -118,10 +118,10 @@ def decide(q: Question, hits: Sequence[Any], threshold: float, limit: int = 3,
            scored: Sequence[Any] | None = None) -> tuple[bool, bool, bool]:
     """(abstained, a cited passage has gold, the answer's sentences have gold) at ``threshold``.
 
-    The choice is ``rag.extractive.best_sentences``'s; pass ``scored`` (``score_sentences(q, hits)``) to
+    The choice is ``rag.answer.extractive.best_sentences``'s; pass ``scored`` (``score_sentences(q, hits)``) to
     decide many thresholds from one scoring.
     """
-    from rag.extractive import best_sentences
+    from rag.answer.extractive import best_sentences
 
     if scored is None:
         chosen = best_sentences(q.text, hits, limit=limit, min_score=threshold)
@@ -146,7 +146,7 @@ def select(qs: list[Question], limit: int | None, seed: int = 0) -> list[Questio
 def answer_all(service: Any, qs: Sequence[Question], k: int, prefill: bool = True,
                log: Any = None, off: frozenset[str] = frozenset()) -> tuple[list[Outcome], float]:
     """Answer every question extractively; ids in ``off`` are off-collection questions."""
-    from rag.answerer import Answerer
+    from rag.answer.answerer import Answerer
 
     began = time.perf_counter()
     if prefill:
@@ -166,7 +166,7 @@ def answer_all(service: Any, qs: Sequence[Question], k: int, prefill: bool = Tru
 
 
 def summarize(outcomes: Sequence[Outcome], thresholds: Sequence[float] = THRESHOLDS) -> dict[str, Any]:
-    from rag.extractive import DEFAULT_MIN_RELEVANCE
+    from rag.answer.extractive import DEFAULT_MIN_RELEVANCE
 
     off = [o for o in outcomes if o.off_collection]
     outcomes = [o for o in outcomes if not o.off_collection]
@@ -192,7 +192,7 @@ def summarize(outcomes: Sequence[Outcome], thresholds: Sequence[float] = THRESHO
         "abstain_answerable_gold_retrieved": rate([o.abstained for o in ans if o.retrieved_gold]),
         "abstain_answerable_gold_missed": rate([o.abstained for o in ans if not o.retrieved_gold]),
     }
-    from rag.extractive import score_sentences
+    from rag.answer.extractive import score_sentences
 
     scored = {id(o): score_sentences(o.question.text, o.hits) for o in [*outcomes, *off]}
     sweep = []
@@ -265,7 +265,7 @@ def render(result: dict[str, Any]) -> str:
     d = result["at_default"]
     tiers = result.get("tiers", {})
     lines = [
-        md_table(["tiers (rag.extractive.decide)", "answer", "passages that may answer", "not found"],
+        md_table(["tiers (rag.answer.extractive.decide)", "answer", "passages that may answer", "not found"],
                  [[group, *counts.values()] for group, counts in tiers.items()]),
         "",
         f"{result['questions']} questions ({d['unanswerable']} unanswerable, {d['answerable']} answerable), "

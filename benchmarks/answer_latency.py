@@ -5,7 +5,7 @@
 
 The index: the Spanish and English QA sets of ../shared/data/qa (XQuAD es/en, SQuAD-es v1.1 and the
 paragraphs v2.0 adds), one document per article and one page per paragraph, written through
-``rag.indexing.Indexer``; then verbatim copies of those articles under other document names until there are
+``rag.index.writer.Indexer``; then verbatim copies of those articles under other document names until there are
 at least ``--chunks`` passages (the copies' vectors are taken from the first embedding, not recomputed).
 It is cached under ``--data-dir`` and reused while its build parameters match.
 
@@ -19,7 +19,7 @@ whatever retrieval and fusion the checkout has:
   llm: hits       ``Answerer.stream(q)`` called → its ("hits", ...) event (retrieval and prompt built)
   llm: 1st token  ``Answerer.stream(q)`` called → its first ("token", ...) event: what the issue targets
   extractive      the same with no model (``Answerer(retriever, None)``): the whole answer is the first token
-  extractive adds ``rag.extractive.extractive_answer`` alone on the hits just retrieved: what the extractive
+  extractive adds ``rag.answer.extractive.extractive_answer`` alone on the hits just retrieved: what the extractive
                   answer (its tiers, the pages' units and their scoring) adds to retrieval (target: p95 <= 30 ms)
 """
 
@@ -85,7 +85,7 @@ def corpus_articles(limit_articles: int | None = None) -> list[tuple[str, Articl
 def build_index(service: Any, collection: str, target_chunks: int, limit_articles: int | None = None,
                 log: Any = None) -> dict[str, Any]:
     """Fill ``collection`` to at least ``target_chunks`` passages, unless a matching build is there."""
-    from rag.indexing import Indexer, Pending
+    from rag.index.writer import Indexer, Pending
 
     index = service.index
     params = {"target_chunks": target_chunks, "limit_articles": limit_articles, "embedder": service.embedder.name,
@@ -200,8 +200,8 @@ def stats(values: Sequence[float]) -> dict[str, float]:
 def measure(service: Any, collection: str, stub_url: str, qs: Sequence[str], warmup: int = 10,
             k: int | None = None) -> dict[str, Any]:
     """Latencies (ms) of retrieval, the llm path and the extractive path over ``qs``, interleaved."""
-    from rag.answerer import Answerer
-    from rag.extractive import extractive_answer
+    from rag.answer.answerer import Answerer
+    from rag.answer.extractive import extractive_answer
 
     settings = service.settings.model_copy(update={"ollama_host": stub_url})
     retriever = service.retriever(collection)

@@ -62,7 +62,7 @@ def gold_page(item: dict[str, Any], source: str, page: int, page_end: int) -> bo
 def ask_all(service: Any, gold: Sequence[dict[str, Any]], k: int = 5, collection: str = COLLECTION
             ) -> list[dict[str, Any]]:
     """Each question answered with no model: its tier, whether it cites a gold page, the milliseconds."""
-    from rag.answerer import Answerer
+    from rag.answer.answerer import Answerer
 
     answerer = Answerer(service.retriever(collection), None, top_k=k)
     out = []

@@ -141,7 +141,7 @@ def _as_langchain(embeddings: TutorialEmbeddings) -> Any:
 def load_tutorial_model() -> Any:
     from sentence_transformers import SentenceTransformer
 
-    from rag.embedders import _resolve_model_path
+    from rag.encoders.embedders import _resolve_model_path
     from rag.settings import BUNDLED_EMBEDDER
 
     return SentenceTransformer(_resolve_model_path(BUNDLED_EMBEDDER), local_files_only=True)
@@ -366,11 +366,11 @@ def render(result: dict[str, Any]) -> str:
 
 
 PROFILED = (  # (label, module file suffix, function): where ours spends its steady-state time
-    ("inside the model (embed)", "rag/embedders.py", "embed"),
+    ("inside the model (embed)", "rag/encoders/embedders.py", "embed"),
     ("waiting for the parser worker", "ingest/sandbox.py", "_next_result"),
-    ("chunking (token counting)", "rag/indexing.py", "chunk"),
-    ("writing (lexical terms, Chroma, SQLite)", "rag/indexing.py", "_write"),
-    ("  of which Chroma upsert", "rag/store/vectors.py", "upsert"),
+    ("chunking (token counting)", "rag/index/writer.py", "chunk"),
+    ("writing (lexical terms, Chroma, SQLite)", "rag/index/writer.py", "_write"),
+    ("  of which Chroma upsert", "rag/index/chroma.py", "upsert"),
     ("  of which lexical terms", "rag/analysis.py", "analyze"),
     ("hashing files", "ingest/pipeline.py", "file_sha256"),
 )
@@ -381,7 +381,7 @@ def profile_ours(corpus: Path, workers: int = 1, threads: int | None = None) -> 
     import cProfile
     import pstats
 
-    from rag.embedders import SentenceTransformerEmbedder
+    from rag.encoders.embedders import SentenceTransformerEmbedder
     from rag.settings import BUNDLED_EMBEDDER
 
     if threads:

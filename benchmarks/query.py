@@ -6,7 +6,7 @@ What is measured: ``Retriever.retrieve(question, k=5)`` as ``rag search`` runs i
 question with the three encoders (the bundled model, and the multilingual channel's two, beside the BM25
 query), the Chroma (HNSW) query, the BM25 query (answered from the in-memory copy of the FTS5 postings, which is
 made before the warm-up, as a running web app has it), the multilingual cosines and the 4-gram BM25 of the
-passages both lists propose (and their e5 cosines, ``rag.e5``, where the collection has passages not in
+passages both lists propose (and their e5 cosines, ``rag.encoders.e5``, where the collection has passages not in
 English), the fusion, reading the passages and joining neighbours - for real XQuAD
 questions (Spanish and English, alternating), after 20 warm-up questions.
 Each size is built in one process and measured in a fresh one, so its resident memory (RSS, which
@@ -22,7 +22,7 @@ How the collection is scaled up (embedding 100k passages on two CPU cores would 
     normalised mean of the vectors of the paragraphs its sentences came from, plus a little noise, so
     the vectors keep the real model's geometry (cluster structure, anisotropy); its multilingual
     vector is made the same way from the paragraphs' multilingual vectors, and so is its e5 vector
-    (only for a passage ``rag.e5.needs_e5`` does not take for English, as ingestion does);
+    (only for a passage ``rag.encoders.e5.needs_e5`` does not take for English, as ingestion does);
   - both are written with ``Index.write``: the normal write protocol, catalog, FTS5 terms and Chroma.
 """
 
@@ -78,13 +78,14 @@ def _paragraphs() -> tuple[list[str], list[str]]:
 
 def build(data_dir: Path, size: int) -> float:
     """Write ``size`` synthetic passages into collection 'bench' under ``data_dir``; seconds taken."""
-    from rag.analysis import passage_terms
-    from rag.e5 import make_e5, needs_e5
-    from rag.embedders import make_embedder, pick_precision
     from rag.multilingual import MultilingualEncoder, pack
+
+    from rag.analysis import passage_terms
+    from rag.encoders.e5 import make_e5, needs_e5
+    from rag.encoders.embedders import make_embedder, pick_precision
+    from rag.index.catalog import NewDocument
+    from rag.index.store import Index
     from rag.settings import Settings
-    from rag.store.catalog import NewDocument
-    from rag.store.index import Index
     from rag.types import Chunk
 
     began = time.perf_counter()
@@ -162,9 +163,9 @@ def _du_mb(path: Path) -> float:
 def measure(data_dir: Path, size: int, queries: int, multilingual: bool = True) -> dict[str, Any]:
     """Time ``queries`` questions on the built collection of ``size`` passages, in this process."""
     import torch
+    from rag.retrieval import Retriever, fuse, gather
 
     from rag.analysis import analyze_query
-    from rag.retrieval import Retriever, fuse, gather
     from rag.service import Service
     from rag.settings import Settings
 

@@ -29,12 +29,13 @@ from rag.privacy import lock_down  # noqa: E402
 
 lock_down()
 
-from rag import eval as rag_eval  # noqa: E402
-from rag.embedders import make_embedder  # noqa: E402
-from rag.indexing import Indexer  # noqa: E402
 from rag.retrieval import Candidates, Ranked, Retriever, rrf  # noqa: E402
+
+from rag.encoders.embedders import make_embedder  # noqa: E402
+from rag.eval import squad as rag_eval  # noqa: E402
+from rag.index.store import Index  # noqa: E402
+from rag.index.writer import Indexer  # noqa: E402
 from rag.settings import Settings  # noqa: E402
-from rag.store.index import Index  # noqa: E402
 from rag.types import Chunk, ParsedDocument  # noqa: E402
 
 

@@ -24,10 +24,10 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from ingest.uploads import Upload, ingest_uploads
-from rag.access import Identity
+from rag.access.control import Identity
+from rag.access.shared_db import SharedDB
 from rag.errors import RagError
 from rag.service import Service
-from rag.store.shared_db import SharedDB
 
 log = logging.getLogger(__name__)
 

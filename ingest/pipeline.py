@@ -19,11 +19,11 @@ from typing import Any, Protocol
 from ingest.sandbox import ParserPool
 from ingest.scans import ScanDocument, Waiting, recognise_scans
 from ingest.sniff import SUFFIXES
-from rag.access import Identity
+from rag.access.control import Identity
 from rag.errors import LoadError
-from rag.indexing import Indexer, Pending, Progress
+from rag.index.catalog import PathRecord
+from rag.index.writer import Indexer, Pending, Progress
 from rag.service import Service
-from rag.store.catalog import PathRecord
 from rag.types import ParsedDocument
 
 log = logging.getLogger(__name__)

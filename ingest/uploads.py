@@ -29,7 +29,7 @@ from ingest.pipeline import (
     ProgressSink,
     Source,
 )
-from rag.access import Identity
+from rag.access.control import Identity
 from rag.errors import DocumentNotFoundError, LoadError
 from rag.service import Service
 from rag.types import DocumentInfo

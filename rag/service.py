@@ -1,6 +1,6 @@
 """The service as the CLI and the web page use it: built once from settings, everything loaded lazily.
 
-Every call that reads or writes a collection names its caller (``identity=``, an ``rag.access.Identity``;
+Every call that reads or writes a collection names its caller (``identity=``, an ``rag.access.control.Identity``;
 left out, personal mode's one local user, and in department mode an error) and is refused unless the
 caller holds the right: a collection they may not read is one that does not exist (CollectionNotFoundError,
 the same message either way); one they read but may not change raises AccessDeniedError.
@@ -15,21 +15,21 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rag.access import RIGHTS, AccessControl, AuditEntry, Grant, Identity, Right, check_right, implies
-from rag.chunking import embedding_text
-from rag.conversations import ConversationStore
-from rag.embedders import Embedder, make_embedder
+from rag.access.control import RIGHTS, AccessControl, AuditEntry, Grant, Identity, Right, check_right, implies
+from rag.access.conversations import ConversationStore
+from rag.access.db import AccessDB
+from rag.encoders.embedders import Embedder, make_embedder
 from rag.errors import AccessDeniedError, CollectionNotFoundError, DocumentNotFoundError, SettingsError
+from rag.index.chunking import embedding_text
+from rag.index.store import Index
 from rag.privacy import lock_down
 from rag.retrieve import Method, Retriever
 from rag.settings import Settings, validate_collection
-from rag.store.access import AccessDB
-from rag.store.index import Index
 from rag.types import Chunk, DocumentInfo, Hit, PageInfo
 
 if TYPE_CHECKING:  # the answering chain imports LangChain (~3 s): not for ingestion or its parser processes
-    from rag.answerer import Answerer
-    from rag.chain import Generator
+    from rag.answer.answerer import Answerer
+    from rag.answer.chain import Generator
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +164,7 @@ class Service:
                  model: str | None = None, generator: Generator | None = None) -> Answerer:
         """An Answerer over a collection the caller may read (checked on every question); cheap to build,
         so a web page makes one per request and shares only ``generator`` (the model's connection)."""
-        from rag.answerer import Answerer
+        from rag.answer.answerer import Answerer
 
         retriever = self.retriever(collection, identity=identity)
         if generator is None:

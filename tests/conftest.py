@@ -65,7 +65,7 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def embedder() -> Any:
     """The real default embedder (the bundled multilingual-e5-small), loaded once for the whole run."""
-    from rag.embedders import make_embedder
+    from rag.encoders.embedders import make_embedder
     from rag.settings import Settings
 
     emb = make_embedder(Settings(embed_model=""))

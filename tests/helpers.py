@@ -8,8 +8,8 @@ import signal
 import time
 from pathlib import Path
 
-from rag.indexing import Pending
-from rag.store.catalog import PathRecord
+from rag.index.catalog import PathRecord
+from rag.index.writer import Pending
 from rag.types import ParsedDocument
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]

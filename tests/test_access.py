@@ -14,7 +14,7 @@ from pydantic import SecretStr
 from ingest.pipeline import IngestJob
 from ingest.uploads import Upload, document_sources, documents_sources, ingest_uploads, reingest_document
 from ingest.uploads import remove_document as remove_upload
-from rag.access import Identity, implies
+from rag.access.control import Identity, implies
 from rag.errors import (
     AccessDeniedError,
     CollectionNotFoundError,

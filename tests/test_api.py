@@ -19,8 +19,8 @@ import pytest
 from api.slots import AnswerSlots
 from ingest.pipeline import SUPPORTED
 from ingest.uploads import Upload, ingest_uploads
-from rag.access import Identity
-from rag.keys import KeyStore
+from rag.access.control import Identity
+from rag.access.keys import KeyStore
 from rag.service import Service
 from rag.settings import Settings
 from tests.api_server import LiveServer

@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from rag.index.store import Index
 from rag.settings import Settings
-from rag.store.index import Index
 from tests.conftest import ROOT, subprocess_env
 from tests.helpers import PDFS, make_pdf
 from tests.invariants import assert_consistent

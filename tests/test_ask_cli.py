@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from rag.answerer import Answerer
+from rag.answer.answerer import Answerer
 from rag.cli import ask as ask_cli
 from rag.errors import SettingsError
 from rag.settings import Settings

@@ -9,10 +9,10 @@ import pytest
 from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
-from rag.answerer import Answerer, Conversation
-from rag.chain import AnswerEvent
+from rag.answer.answerer import Answerer, Conversation
+from rag.answer.chain import AnswerEvent
+from rag.answer.prompts import NOT_FOUND
 from rag.errors import SettingsError
-from rag.prompts import NOT_FOUND
 from rag.settings import Settings
 from rag.types import Answer, Turn
 from tests.answer_helpers import REGLAMENTO, FakeRetriever, hit
@@ -296,6 +296,6 @@ def test_tokens_reach_the_caller_as_they_are_produced(retriever: FakeRetriever) 
     ],
 )
 def test_condense_reply_is_cleaned(reply: str, standalone: str) -> None:
-    from rag.chain import _standalone_from
+    from rag.answer.chain import _standalone_from
 
     assert _standalone_from(reply, "fallback") == standalone

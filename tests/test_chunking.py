@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rag.chunking import ChunkerConfig, chunk_document, embedding_text, is_heading
+from rag.index.chunking import ChunkerConfig, chunk_document, embedding_text, is_heading
 from rag.types import ParsedDocument
 
 

@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from rag.citations import MarkerFilter, check_citations, clean_markers, marker_numbers
-from rag.prompts import Passage
+from rag.answer.citations import MarkerFilter, check_citations, clean_markers, marker_numbers
+from rag.answer.prompts import Passage
 from tests.answer_helpers import REGLAMENTO
 
 PASSAGES = [Passage(n, h, h.text) for n, h in enumerate(REGLAMENTO, start=1)]  # numbers 1..3

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from rag.answer.compare import Comparer, parse_pair
 from rag.cli import ask as ask_cli
 from rag.cli import compare as compare_cli
-from rag.compare import Comparer, parse_pair
 from rag.errors import SettingsError
 from rag.settings import Settings
 from tests.answer_helpers import FakeRetriever

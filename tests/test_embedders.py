@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from rag import embedders
+from rag.encoders import embedders
 from rag.errors import SettingsError
 from tests.conftest import ROOT
 
@@ -35,7 +35,7 @@ def test_explicit_precisions_are_kept_and_others_refused():
 def test_processes_started_together_choose_alike():
     """Two processes starting at once on a busy machine (an ingest and the web app) must not choose
     differently: a clock-based choice did, here."""
-    code = ("from rag.embedders import make_embedder; from rag.settings import Settings; "
+    code = ("from rag.encoders.embedders import make_embedder; from rag.settings import Settings; "
             "e = make_embedder(Settings()); e.embed(['una pregunta']); print(e.precision)")
     procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=ROOT)
              for _ in range(3)]
@@ -56,7 +56,7 @@ def test_overlapping_thread_settings_restore_what_was_there_before_the_first():
 
     import torch
 
-    from rag.embedders import torch_threads
+    from rag.encoders.embedders import torch_threads
 
     before = torch.get_num_threads()
     first_in, second_done = threading.Event(), threading.Event()
@@ -80,7 +80,7 @@ def test_overlapping_thread_settings_restore_what_was_there_before_the_first():
 
 
 def test_questions_take_the_lean_forward_and_get_the_library_vectors():
-    """A BERT model's questions (the former default, all-MiniLM-L6-v2) run through ``rag.bert`` (the
+    """A BERT model's questions (the former default, all-MiniLM-L6-v2) run through ``rag.encoders.bert`` (the
     library's Python between its matrix products held the GIL and autocast re-cast its weights each call);
     the vectors must stay those of sentence-transformers, as passages get them, for short and long texts,
     alone or batched."""
@@ -106,7 +106,7 @@ def test_questions_take_the_lean_forward_and_get_the_library_vectors():
 def test_models_the_lean_forward_does_not_compute_alike_keep_the_library_path():
     from types import SimpleNamespace
 
-    from rag import bert
+    from rag.encoders import bert
 
     class Module:
         def __init__(self, name: str, **attrs: object) -> None:

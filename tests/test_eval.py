@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from rag import eval as rag_eval
 from rag.cli import main
+from rag.eval import squad as rag_eval
 
 V2 = {
     "version": "v2.0",
@@ -194,8 +194,8 @@ def test_floors(settings, shared_data, capsys, dataset, floor):
 
 # -- page-gold folders (regulations_es's layout) ----------------------------------------------------
 def test_page_gold_folder_loads_and_checks_its_files(tmp_path):
-    from rag import eval_pages
     from rag.errors import SettingsError
+    from rag.eval import pages as eval_pages
 
     (tmp_path / "pdfs").mkdir()
     (tmp_path / "pdfs" / "a.pdf").write_bytes(b"%PDF-1.4")

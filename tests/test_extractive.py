@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from rag.extractive import (
+from rag.answer.extractive import (
     CALIBRATION,
     best_sentences,
     decide,
@@ -18,8 +18,8 @@ from rag.extractive import (
     terms,
     years,
 )
+from rag.answer.units import page_units
 from rag.types import Hit
-from rag.units import page_units
 from tests.answer_helpers import REGLAMENTO, hit
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from ingest.pipeline import IngestJob, IngestReport, discover
-from rag.answerer import Answerer
+from rag.answer.answerer import Answerer
 from rag.cli import ask as ask_cli
 from tests.conftest import ROOT, subprocess_env
 

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from rag.answer.generation import OllamaGenerator, context_window_from_show, is_pulled
 from rag.errors import GenerationError, GenerationTimeoutError, ModelNotFoundError, OllamaUnavailableError
-from rag.generation import OllamaGenerator, context_window_from_show, is_pulled
 from rag.settings import Settings
 from tests.ollama_stub import OllamaStub
 
@@ -152,7 +152,7 @@ def test_something_else_on_the_port_is_not_mistaken_for_ollama(ollama_stub: Olla
 
 
 def test_status_lists_models_when_reachable(stub_settings: Settings, ollama_stub: OllamaStub) -> None:
-    from rag.generation import ollama_status
+    from rag.answer.generation import ollama_status
 
     status = ollama_status(stub_settings)
     assert status.reachable and status.version == "0.12.6" and status.error == ""
@@ -161,7 +161,7 @@ def test_status_lists_models_when_reachable(stub_settings: Settings, ollama_stub
 
 
 def test_status_says_how_to_start_ollama(dead_ollama_url: str) -> None:
-    from rag.generation import ollama_status
+    from rag.answer.generation import ollama_status
 
     status = ollama_status(Settings(ollama_host=dead_ollama_url))
     assert not status.reachable and status.models == ()

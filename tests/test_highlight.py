@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rag.highlight import support_spans
+from rag.answer.highlight import support_spans
 
 
 def marked(text: str, *evidence: str) -> list[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-
 import sqlite3
 import threading
 
@@ -12,8 +11,8 @@ import pytest
 
 from rag.analysis import analysis_fingerprint
 from rag.errors import EmbedderMismatchError
-from rag.indexing import Indexer
-from rag.store.catalog import SCHEMA_VERSION, Catalog, NewDocument
+from rag.index.catalog import SCHEMA_VERSION, Catalog, NewDocument
+from rag.index.writer import Indexer
 from tests.helpers import make_doc, pending
 from tests.invariants import assert_consistent as consistent
 
@@ -111,7 +110,7 @@ def test_a_collection_of_the_former_default_says_how_to_move_it_and_moves(servic
     """Built with the former English-only default: the first search says in one line what to do, and
     `rag reembed` moves it with its stored passages (nothing parsed again); search then works."""
     from rag.cli import main
-    from rag.embedders import SentenceTransformerEmbedder
+    from rag.encoders.embedders import SentenceTransformerEmbedder
     from rag.service import Service
     from rag.settings import LEGACY_EMBEDDER
 
@@ -185,7 +184,7 @@ def test_writers_in_threads_of_one_process_take_turns(service):
         raise errors[0]
 def test_each_vector_belongs_to_its_own_passage_across_slices(service):
     """Passages are embedded longest first, in slices; every vector must still land on its passage."""
-    from rag.chunking import embedding_text
+    from rag.index.chunking import embedding_text
 
     growing = make_doc("growing.pdf", [  # longer passages than POLICY
         "Artículo 1. La matrícula se paga en dos cuotas iguales durante el primer mes del semestre académico.",

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from ingest.pipeline import IngestJob, IngestReport, discover
-from rag.chunking import embedding_text
+from rag.index.chunking import embedding_text
 from rag.service import Service
 from tests.conftest import ROOT, subprocess_env
 from tests.invariants import assert_consistent, ingest_until_ready, kill_then_rerun, snapshot
@@ -116,7 +116,7 @@ def test_known_sentence_on_its_page(service, shared_data):
     # the charts' garbled text layer (pp. 10, 11, 13) is not indexed: no passage or answer can show it
     catalog = service.index.catalog("default")
     assert not [c for c in catalog.chunks(catalog.chunk_ids()).values() if '!"#' in c.text]
-    from rag.extractive import extractive_answer
+    from rag.answer.extractive import extractive_answer
 
     question = "How does TraceMonkey handle type-unstable loops?"
     answer = extractive_answer(question, service.search(question, k=5))

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
+from rag.access.keys import KEYS_FILE, KeyStore
 from rag.errors import SettingsError
-from rag.keys import KEYS_FILE, KeyStore
 from tests.conftest import ROOT, subprocess_env
 
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
 
-from rag.keys import KeyStore
+from rag.access.keys import KeyStore
 
 
 def _panel(data_dir: str, user: str, lang: str) -> None:
     from pathlib import Path
 
-    from rag.access import Identity
-    from rag.keys import KeyStore
+    from rag.access.control import Identity
+    from rag.access.keys import KeyStore
     from ui.keys_panel import render
 
     render(KeyStore.open(Path(data_dir)), Identity(user, frozenset({"rrhh"})), lang)  # type: ignore[arg-type]

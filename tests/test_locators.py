@@ -7,11 +7,11 @@ import hashlib
 from pathlib import Path
 
 from ingest.sandbox import ParserPool
-from rag.citations import check_citations
-from rag.indexing import Indexer
+from rag.answer.citations import check_citations
+from rag.answer.prompts import Passage
+from rag.index.catalog import SCHEMA_VERSION
+from rag.index.writer import Indexer
 from rag.locators import locator, section_label, sheet_label, slide_label
-from rag.prompts import Passage
-from rag.store.catalog import SCHEMA_VERSION
 from rag.types import PageInfo, ParsedDocument
 from tests.helpers import make_doc, pending
 from tests.invariants import assert_consistent as consistent

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from rag.cli import main
-from rag.models_info import LINES, ModelDirectory, fold, licence_table, localized, recognise, recommendations
+from rag.models.info import LINES, ModelDirectory, fold, licence_table, localized, recognise, recommendations
 from rag.settings import Settings
 from tests.conftest import ROOT
 from tests.fixtures_ollama import APACHE_TEXT, LLAMA_TEXT, UNKNOWN_TEXT

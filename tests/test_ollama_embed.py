@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rag.embedders import make_embedder
+from rag.encoders.embedders import make_embedder
+from rag.encoders.ollama_embed import OllamaEmbedder
 from rag.errors import ModelNotFoundError, OllamaUnavailableError
-from rag.ollama_embed import OllamaEmbedder
 from rag.settings import Settings
 
 
@@ -96,7 +96,7 @@ def test_errors_say_what_to_do(ollama):
 
 # -- re-embedding a collection with another model ------------------------------------------------------
 def _ingest_two(service):
-    from rag.indexing import Indexer
+    from rag.index.writer import Indexer
     from tests.test_index import POLICY, REGLAMENTO, pending
 
     Indexer(service.index, service.embedder, "default").add([pending(REGLAMENTO), pending(POLICY)])

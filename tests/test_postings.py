@@ -8,8 +8,8 @@ import time
 import pytest
 
 from rag.analysis import analyze_query
-from rag.indexing import Indexer
-from rag.store.postings import Postings, fts_tokens
+from rag.index.postings import Postings, fts_tokens
+from rag.index.writer import Indexer
 from tests.helpers import make_doc, pending
 
 DOCS = [
@@ -118,7 +118,7 @@ def test_a_copy_read_while_the_catalog_changed_is_dropped(service, catalog):
 
 
 def test_another_process_writing_makes_the_copy_stale(service, catalog, settings):
-    from rag.store.catalog import Catalog
+    from rag.index.catalog import Catalog
 
     catalog.postings(wait=True)
     other = Catalog.open(catalog.file)  # another connection, as another process has

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.language import detect_language
-from rag.prompts import (
+from rag.answer.prompts import (
     NOT_FOUND,
     Passage,
     condense_messages,
@@ -17,6 +16,7 @@ from rag.prompts import (
     question_prompt,
     system_prompt,
 )
+from rag.language import detect_language
 from rag.types import Turn
 from tests.answer_helpers import REGLAMENTO, hit
 

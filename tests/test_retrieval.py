@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rag.indexing import Indexer
+from rag.index.writer import Indexer
 from rag.retrieve import Fusion, Retriever, fuse, rrf
 from rag.retrieve.fusion import standardized, with_context
 from tests.helpers import make_doc, pending

@@ -18,9 +18,9 @@ import pytest
 
 from ingest.pipeline import IngestJob, IngestReport, discover
 from rag.errors import IndexError_
+from rag.index.store import Index
 from rag.service import Service
 from rag.settings import Settings
-from rag.store.index import Index
 from tests.conftest import ROOT, subprocess_env
 from tests.fixtures_chroma import ChromaServer
 from tests.invariants import (

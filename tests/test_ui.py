@@ -281,7 +281,7 @@ def test_document_text_is_never_markup(app_env, service) -> None:
 
 def test_the_service_comes_with_its_embedder_loaded(settings):
     """Its weights (~1 s) load with the page, not on the user's first question."""
-    from rag.e5 import E5Encoder
+    from rag.encoders.e5 import E5Encoder
     from ui.state import load_service, settings_key
 
     service = load_service(settings_key(settings), settings)
@@ -292,7 +292,7 @@ def test_the_service_comes_with_its_embedder_loaded(settings):
 
 def test_the_answerer_starts_loading_its_collections_postings(settings, embedder):
     """The lexical postings go into memory when a collection's answerer is made, not on its first question."""
-    from rag.indexing import Indexer
+    from rag.index.writer import Indexer
     from tests.helpers import make_doc, pending
     from ui.state import load_answerer, load_service, settings_key
 
@@ -311,7 +311,7 @@ def _middle_tier_page() -> None:
     """An extractive answer of the middle tier, rendered as the conversation renders it (AppTest script)."""
     import streamlit as st
 
-    from rag.extractive import extractive_answer
+    from rag.answer.extractive import extractive_answer
     from rag.types import Hit
     from ui.components import render_answer
     from ui.i18n import Translator

@@ -43,7 +43,7 @@ def compare_vote_and_check(driver: Any, url: str, settings: Any) -> None:
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from rag.votes import VoteStore
+    from rag.models.votes import VoteStore
 
     wait = WebDriverWait(driver, 180)
     driver.get(f"{url}/compare")

@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from ingest.pipeline import IngestJob, IngestReport, discover
-from rag.votes import VoteStore
+from rag.models.votes import VoteStore
 from tests.ollama_stub import OllamaStub
 from tests.test_ui import QUESTIONS, SAMPLE, start, texts
 

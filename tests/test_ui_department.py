@@ -18,9 +18,9 @@ import pytest
 from pydantic import SecretStr
 from streamlit.testing.v1 import AppTest
 
-from rag.access import Identity
+from rag.access.control import Identity
 from rag.errors import ConversationNotFoundError, SettingsError
-from rag.indexing import Indexer
+from rag.index.writer import Indexer
 from tests.conftest import ROOT
 from tests.helpers import make_doc, pending
 from ui.auth import resolve, token_expired

@@ -24,8 +24,8 @@ from typing import Any
 
 import pytest
 
-from rag.access import Identity
-from rag.indexing import Indexer
+from rag.access.control import Identity
+from rag.index.writer import Indexer
 from tests.conftest import subprocess_env
 from tests.helpers import make_doc, pending
 from tests.ollama_stub import OllamaStub, free_port

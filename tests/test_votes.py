@@ -10,7 +10,7 @@ import pytest
 
 from rag.cli import main
 from rag.errors import SettingsError
-from rag.votes import MIN_VOTES_FOR_RATING, VoteStore, bradley_terry, export_csv, leaderboard
+from rag.models.votes import MIN_VOTES_FOR_RATING, VoteStore, bradley_terry, export_csv, leaderboard
 
 A, B, C = "qwen2.5:7b", "llama3.1:8b", "gemma3:4b"
 

@@ -14,7 +14,7 @@ if str(ROOT) not in sys.path:
 import streamlit as st  # noqa: E402
 from pydantic import ValidationError  # noqa: E402
 
-from rag.access import Identity  # noqa: E402
+from rag.access.control import Identity  # noqa: E402
 from rag.errors import RagError  # noqa: E402
 from rag.settings import Settings  # noqa: E402
 from ui.auth import account_box, administers, current_identity, department  # noqa: E402

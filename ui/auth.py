@@ -15,7 +15,7 @@ from typing import Any, Literal
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from rag.access import Identity
+from rag.access.control import Identity
 from rag.errors import SettingsError
 from rag.service import Service
 from rag.settings import Settings

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from rag.citations import marker_numbers
+from rag.answer.citations import marker_numbers
+from rag.answer.highlight import support_spans
 from rag.errors import RagError
-from rag.highlight import support_spans
 from rag.service import Service
 from rag.types import Answer, Citation, DocumentInfo, Hit
 from ui.i18n import Translator

@@ -12,7 +12,7 @@ import logging
 
 import streamlit as st
 
-from rag.access import Identity
+from rag.access.control import Identity
 from rag.errors import ConversationNotFoundError, RagError
 from rag.service import Service
 from rag.types import Answer

@@ -1,7 +1,7 @@
 """The signed-in user's API keys: make one (its secret shown once), see hers, revoke one.
 
 A self-contained panel for the department pages to mount (``render(store, identity, lang)``); the keys
-are rag.keys's, each carrying the user's groups at the moment she makes it (refreshed at her sign-ins by
+are rag.access.keys's, each carrying the user's groups at the moment she makes it (refreshed at her sign-ins by
 ``KeyStore.refresh_groups``), so a program using it can do exactly what she can in this app.
 """
 
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from rag.access import Identity
+from rag.access.control import Identity
+from rag.access.keys import KeyStore
 from rag.errors import RagError
-from rag.keys import KeyStore
 from ui.components import md_escape
 from ui.i18n import Lang
 

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from rag.answer.generation import OllamaStatus
 from rag.errors import GenerationError
-from rag.generation import OllamaStatus
-from rag.models_info import (
+from rag.models.info import (
     FACTS_TTL,
     LINES,
     ModelDirectory,

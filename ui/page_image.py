@@ -18,7 +18,7 @@ import streamlit as st
 from ingest.images import image_frame
 from ingest.render import Box, find_text_boxes, marked_png, render_pdf_page
 from ingest.uploads import document_sources
-from rag.access import Identity
+from rag.access.control import Identity
 from rag.errors import LoadError, RagError
 from rag.service import Service
 from ui.i18n import Translator

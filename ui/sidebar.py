@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from rag.access import Identity
+from rag.access.control import Identity
+from rag.answer.generation import OllamaStatus
 from rag.errors import RagError, SettingsError
-from rag.generation import OllamaStatus
 from rag.service import Service
 from rag.settings import validate_collection
 from ui.auth import owner_group_picker

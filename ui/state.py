@@ -11,11 +11,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from rag.access import Identity
-from rag.answerer import Answerer
-from rag.embedders import Embedder, make_embedder
-from rag.generation import OllamaStatus, ollama_status
-from rag.keys import KeyStore
+from rag.access.control import Identity
+from rag.access.keys import KeyStore
+from rag.answer.answerer import Answerer
+from rag.answer.generation import OllamaStatus, ollama_status
+from rag.encoders.embedders import Embedder, make_embedder
 from rag.privacy import lock_down
 from rag.service import Service
 from rag.settings import Settings

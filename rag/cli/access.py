@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from rag.access import RIGHTS, Grant, Identity
+from rag.access.control import RIGHTS, Grant, Identity
 from rag.cli.common import add_json, cli_identity, load_settings, positive, print_json, safe
 from rag.service import Service
 

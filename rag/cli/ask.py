@@ -11,16 +11,16 @@ import json
 import sys
 from typing import TYPE_CHECKING, TextIO
 
+from rag.answer.prompts import UNSUPPORTED
+from rag.answer.sanitize import strip_control
 from rag.cli.common import add_collection, load_settings, positive
 from rag.language import detect_language
-from rag.prompts import UNSUPPORTED
-from rag.sanitize import strip_control
 from rag.settings import Settings, validate_collection
 from rag.text import collapse
 from rag.types import Answer, Citation, page_locator
 
 if TYPE_CHECKING:
-    from rag.answerer import Answerer
+    from rag.answer.answerer import Answerer
 
 _SOURCES = {"es": "Fuentes", "en": "Sources"}
 _EXCERPT_CHARS = 160
@@ -49,8 +49,8 @@ def handle(args: argparse.Namespace) -> int:
     settings = load_settings(args, **({"model": args.model} if args.model else {}))
     collection = validate_collection(args.collection or settings.collection)
     if args.compare:
+        from rag.answer.compare import parse_pair
         from rag.cli import compare
-        from rag.compare import parse_pair
 
         comparer = compare.build_comparer(settings, collection, parse_pair(args.compare))
         try:
@@ -66,7 +66,7 @@ def handle(args: argparse.Namespace) -> int:
 
 def build_answerer(settings: Settings, collection: str) -> Answerer:
     """The one seam to the index: ``Service.from_settings(settings).retriever(collection)``."""
-    from rag.answerer import Answerer
+    from rag.answer.answerer import Answerer
     from rag.cli.common import cli_identity
     from rag.service import Service  # the index; imported here so `rag --help` stays fast
 

@@ -9,9 +9,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from rag.access import Identity
+from rag.access.control import Identity
+from rag.answer.sanitize import strip_control
 from rag.errors import SettingsError
-from rag.sanitize import strip_control
 from rag.settings import Settings, validate_collection
 
 

@@ -7,21 +7,21 @@ import json
 import sys
 from typing import TYPE_CHECKING, TextIO
 
+from rag.answer.sanitize import strip_control
 from rag.cli.ask import format_citation
 from rag.language import detect_language
-from rag.sanitize import strip_control
 from rag.settings import Settings
 
 if TYPE_CHECKING:
-    from rag.compare import Comparer, SideResult
+    from rag.answer.compare import Comparer, SideResult
 
 _SOURCES = {"es": "Fuentes", "en": "Sources"}
 
 
 def build_comparer(settings: Settings, collection: str, models: tuple[str, str]) -> Comparer:
     """The same seam to the index as ``rag ask``, with two models."""
+    from rag.answer.compare import Comparer
     from rag.cli.common import cli_identity
-    from rag.compare import Comparer
     from rag.service import Service
 
     retriever = Service.from_settings(settings).retriever(collection, identity=cli_identity(settings))

@@ -11,11 +11,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rag import eval as rag_eval
-from rag import eval_pages
 from rag.cli.common import add_json, load_settings, print_json
 from rag.errors import SettingsError
-from rag.indexing import Progress
+from rag.eval import pages as eval_pages
+from rag.eval import squad as rag_eval
+from rag.index.writer import Progress
 from rag.retrieve import Retriever
 from rag.service import Service
 

@@ -1,12 +1,12 @@
-"""``rag keys create|list|revoke``: the operator's hand on the HTTP API's keys (rag.keys)."""
+"""``rag keys create|list|revoke``: the operator's hand on the HTTP API's keys (rag.access.keys)."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
+from rag.access.keys import KeyStore
 from rag.cli.common import add_json, load_settings, print_json, safe
-from rag.keys import KeyStore
 
 
 def register(sub: Any) -> None:

@@ -10,7 +10,7 @@ from rag.cli.common import add_json, load_settings, print_json, safe
 from rag.errors import ModelNotFoundError
 
 if TYPE_CHECKING:
-    from rag.models_info import ModelFacts
+    from rag.models.info import ModelFacts
 
 _LABELS = {"commercial": "commercial use", "attribution": "attribution", "user_cap": "user cap",
            "acceptable_use": "acceptable use"}
@@ -30,7 +30,7 @@ def register(sub: Any) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from rag.models_info import ModelDirectory  # the ollama client: imported here so `rag --help` stays fast
+    from rag.models.info import ModelDirectory  # the ollama client: imported here so `rag --help` stays fast
 
     if args.recommended:
         return show_recommended(args.json)
@@ -62,7 +62,7 @@ def handle(args: argparse.Namespace) -> int:
 
 def write_facts(facts: ModelFacts, out: TextIO) -> None:
     """One model as a short block: the facts on one line, then the licence and its lines with sources."""
-    from rag.models_info import LINES, human_size
+    from rag.models.info import LINES, human_size
 
     c, lic = facts.card, facts.licence
     parts = [c.family, c.parameter_size and f"{c.parameter_size} parameters", c.quantization,
@@ -81,7 +81,7 @@ def write_facts(facts: ModelFacts, out: TextIO) -> None:
 
 
 def show_recommended(as_json: bool) -> int:
-    from rag.models_info import recommendations
+    from rag.models.info import recommendations
 
     recs = recommendations()
     if as_json:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.cli.common import add_collection, add_json, load_settings, print_json, safe
-from rag.votes import MIN_VOTES_FOR_RATING, VoteStore, export_csv, export_json, leaderboard
+from rag.models.votes import MIN_VOTES_FOR_RATING, VoteStore, export_csv, export_json, leaderboard
 
 
 def register(sub: Any) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from rag.access import RIGHTS, Grant
+from rag.access.control import RIGHTS, Grant
 from rag.errors import RagError
 from ui.components import md_escape, rerun_with, show_flash
 from ui.state import AppContext, context

@@ -10,10 +10,10 @@ from typing import Any
 
 import streamlit as st
 
-from rag.compare import SIDES, Comparer, Comparison, Side, SideResult
+from rag.answer.compare import SIDES, Comparer, Comparison, Side, SideResult
 from rag.errors import RagError
+from rag.models.votes import DEFAULT_USER, VoteStore
 from rag.types import Answer
-from rag.votes import DEFAULT_USER, VoteStore
 from ui.components import answer_markdown, answer_meta, md_escape, md_with_code, pages_label, source_card
 from ui.i18n import Translator
 from ui.model_facts import licence_badge, option_label, picker_facts

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from rag.votes import MIN_VOTES_FOR_RATING, VoteStore, export_csv, export_json, leaderboard
+from rag.models.votes import MIN_VOTES_FOR_RATING, VoteStore, export_csv, export_json, leaderboard
 from ui.components import md_escape
 from ui.state import context
 

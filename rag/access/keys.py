@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from rag.access.shared_db import SharedDB
 from rag.errors import SettingsError
-from rag.store.shared_db import SharedDB
 
 KEYS_FILE = "api_keys.sqlite3"
 PREFIX = "rag_"

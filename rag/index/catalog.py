@@ -1,6 +1,6 @@
 """The catalog of one collection, in one SQLite file: documents, their file paths, page texts, passages
 and the lexical (FTS5) index over the passages. A copy of the lexical postings is held in memory per open
-catalog (``rag.store.postings``: BM25 with FTS5's own scores, 10-30x faster), re-read when the catalog has
+catalog (``rag.index.postings``: BM25 with FTS5's own scores, 10-30x faster), re-read when the catalog has
 changed; until a current copy is there, FTS5 answers and the copy is made in the background.
 
 Everything a reader trusts is written in one SQLite transaction, so the lexical index can never be out
@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from rag.analysis import analysis_fingerprint, passage_terms
+from rag.index.postings import Postings
 from rag.locators import sheet_name
-from rag.store.postings import Postings
 from rag.types import DEFAULT_PAGE_INFO, Chunk, DocumentInfo, PageInfo
 
 log = logging.getLogger(__name__)
@@ -394,7 +394,7 @@ class Catalog:
                 ) -> list[tuple[str, float]]:
         """(chunk id, BM25 score), best first; terms are already analysed.
 
-        Answered from the in-memory copy of the postings (``rag.store.postings``: the same scores, 10-30x
+        Answered from the in-memory copy of the postings (``rag.index.postings``: the same scores, 10-30x
         faster at 100k passages) when it is current; otherwise by FTS5, while a copy is made in the
         background. In FTS5, BM25 is computed once per matching row and only the top ``k`` rows are
         joined to their passages (2-3x faster at 100k passages than joining every match).

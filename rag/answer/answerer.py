@@ -11,9 +11,9 @@ from collections.abc import Iterator, Sequence
 
 from langchain_core.language_models import BaseChatModel
 
-from rag.chain import AnswerEvent, Generator, Retriever, as_generator, build_chain
+from rag.answer.chain import AnswerEvent, Generator, Retriever, as_generator, build_chain
+from rag.answer.extractive import CALIBRATION, Calibration, Encoder
 from rag.errors import GenerationError, SettingsError
-from rag.extractive import CALIBRATION, Calibration, Encoder
 from rag.settings import Settings
 from rag.types import Answer, Turn
 
@@ -39,7 +39,7 @@ class Answerer:
     @classmethod
     def from_settings(cls, settings: Settings, retriever: Retriever, model: str | None = None) -> Answerer:
         """An Answerer using Ollama as configured (``model`` overrides RAG_MODEL); contacts nothing yet."""
-        from rag.generation import OllamaGenerator  # keeps ollama out of imports that do not answer
+        from rag.answer.generation import OllamaGenerator  # keeps ollama out of imports that do not answer
 
         return cls(retriever, OllamaGenerator(settings, model=model), top_k=settings.top_k)
 

@@ -18,12 +18,12 @@ from typing import Any, Literal, NamedTuple, Protocol
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable, RunnableGenerator, RunnableLambda
 
-from rag import prompts
-from rag.citations import MarkerFilter, check_citations
+from rag.answer import prompts
+from rag.answer.citations import MarkerFilter, check_citations
+from rag.answer.extractive import CALIBRATION, Calibration, Encoder, extractive_answer
+from rag.answer.sanitize import ControlStripper, strip_control
 from rag.errors import GenerationError, GenerationTimeoutError, ModelNotFoundError, OllamaUnavailableError
-from rag.extractive import CALIBRATION, Calibration, Encoder, extractive_answer
 from rag.language import Language, detect_language
-from rag.sanitize import ControlStripper, strip_control
 from rag.text import collapse, fold
 from rag.types import Answer, Hit
 
@@ -43,7 +43,7 @@ class Retriever(Protocol):
 
 
 class Generator(Protocol):
-    """A model that streams text for chat messages; rag.generation.OllamaGenerator is the real one.
+    """A model that streams text for chat messages; rag.answer.generation.OllamaGenerator is the real one.
 
     ``context_window`` also checks the model is usable and raises OllamaUnavailableError or
     ModelNotFoundError; ``stream`` raises GenerationError subclasses, after yielding any partial text.
@@ -142,7 +142,7 @@ def build_chain(
 ) -> Runnable[dict[str, Any], AnswerEvent]:
     """The chain; input ``{"question": str, "history": list[Turn], "k": int}``, streams AnswerEvents.
 
-    Without a model the answer is extractive (``rag.extractive``): it reads the cited pages' lines
+    Without a model the answer is extractive (``rag.answer.extractive``): it reads the cited pages' lines
     through the retriever's ``page_text`` when it has one, and compares units with a question in
     another language through ``encoder`` (the multilingual encoder; None: by their words only).
     """

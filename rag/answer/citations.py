@@ -11,7 +11,7 @@ import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from rag.prompts import Passage
+from rag.answer.prompts import Passage
 from rag.text import collapse
 from rag.types import Citation
 

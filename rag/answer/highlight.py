@@ -1,6 +1,6 @@
 """Which words of a passage support an answer: character spans to highlight, no markup.
 
-A word is supporting when its light stem (rag.extractive.stem: accent-folded, Spanish and English
+A word is supporting when its light stem (rag.answer.extractive.stem: accent-folded, Spanish and English
 suffixes stripped) is among the content terms of the evidence (the answer and the question). Only the
 sentences that share the most with the evidence are marked, so a passage that repeats a common word
 ("nota", "examen") does not light up everywhere. Adjacent supporting words separated only by spaces or
@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from rag.extractive import stem, terms
+from rag.answer.extractive import stem, terms
 
 _WORD = re.compile(r"[^\W_]+")
 _CITATION = re.compile(r"\[\s*\d{1,3}(?:\s*[-\u2013,;]\s*\d{1,3})*\s*\]")

@@ -37,9 +37,9 @@ from pathlib import Path
 import numpy as np
 
 from rag.errors import EmbedderMismatchError, IndexBusyError, IndexError_
+from rag.index.catalog import Catalog, NewDocument, PathRecord
+from rag.index.chroma import ChromaVectors
 from rag.settings import BUNDLED_EMBEDDER, LEGACY_EMBEDDER, Settings, validate_collection
-from rag.store.catalog import Catalog, NewDocument, PathRecord
-from rag.store.vectors import ChromaVectors
 from rag.types import Chunk, DocumentInfo
 
 log = logging.getLogger(__name__)

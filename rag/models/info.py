@@ -1,6 +1,6 @@
 """Model facts and licences: what Ollama says about each pulled model, with its licence recognised.
 
-The facts come from Ollama's own API (rag.generation reads ``/api/tags`` and ``/api/show``); the licence
+The facts come from Ollama's own API (rag.answer.generation reads ``/api/tags`` and ``/api/show``); the licence
 text a model carries is recognised against ``rag/data/licences.toml``, a sourced table kept as data.
 
     directory = ModelDirectory(settings)
@@ -19,7 +19,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from rag.generation import ModelCard, OllamaGenerator
+from rag.answer.generation import ModelCard, OllamaGenerator
 from rag.settings import Settings
 
 FACTS_TTL = 60.0  # seconds: a model pulled meanwhile shows up within a minute

@@ -1,6 +1,6 @@
 """Answer without a model, in three tiers: the unit that answers, passages that may answer, or not found.
 
-The units are the retrieved passages' sentences, list items and table rows (``rag.units``). Which tier
+The units are the retrieved passages' sentences, list items and table rows (``rag.answer.units``). Which tier
 a question gets is decided from signals the service already has, with the constants of ``Calibration``:
 
 - relevance: the multilingual-e5 cosine of the question with each retrieved passage, measured by
@@ -31,11 +31,11 @@ from typing import Protocol
 import numpy as np
 
 from rag.analysis import ENGLISH_STOP, SPANISH_STOP, guess_language, tokens
+from rag.answer.prompts import MAY_ANSWER, NOT_FOUND
+from rag.answer.units import PageText, Unit, hit_units, split_sentences
 from rag.language import Language, detect_language
-from rag.prompts import MAY_ANSWER, NOT_FOUND
 from rag.text import collapse, fold
 from rag.types import Answer, Citation, Hit, Tier
-from rag.units import PageText, Unit, hit_units, split_sentences
 
 __all__ = ["CALIBRATION", "Calibration", "Decision", "decide", "extractive_answer", "split_sentences",
            "stem", "terms", "years"]

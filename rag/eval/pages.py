@@ -104,7 +104,7 @@ class PageScores:
 def evaluate_pages(retriever: Any, gold: PageGoldSet, *, abstention: bool = True, top_k: int = 5,
                    on_progress: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Page-hit@1/5/10 and MRR@10 per retriever, and the extractive tiers (see the module's docstring)."""
-    from rag.answerer import Answerer
+    from rag.answer.answerer import Answerer
     from rag.retrieve import hit_groups
 
     began = time.perf_counter()

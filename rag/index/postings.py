@@ -14,7 +14,7 @@ operations, so the scores are the same numbers. A query this copy cannot answer 
 FTS5 reads as a phrase of several tokens, such as "1.830,5") returns None and FTS5 answers it.
 
 It is a cache: FTS5 stays the index that is written, in the same transaction as everything else, and
-read whenever this copy is not known to be current (``rag.store.catalog``).
+read whenever this copy is not known to be current (``rag.index.catalog``).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from rag.bert import Encoder, embed_sequences, from_bert
+from rag.encoders.bert import Encoder, embed_sequences, from_bert
 from rag.errors import SettingsError
 from rag.settings import BUNDLED_EMBEDDER, LEGACY_EMBEDDER, Settings
 
@@ -55,7 +55,7 @@ class SentenceTransformerEmbedder:
         self._model: Any = None
         self._lock = threading.Lock()
         self._max_tokens: int | None = None
-        self._questions: Encoder | None = None  # the lean forward for questions (``rag.bert``), if any
+        self._questions: Encoder | None = None  # the lean forward for questions (``rag.encoders.bert``), if any
         # E5-family models were trained with these prefixes, and retrieve worse without them
         self.prefixes = ("query: ", "passage: ") if "e5" in model.lower().rsplit("/", 1)[-1] else ("", "")
 
@@ -138,7 +138,7 @@ class SentenceTransformerEmbedder:
 
 
 def _question_encoder(model: Any, precision: str) -> Encoder | None:
-    """``rag.bert``'s forward for a sentence-transformers model it computes alike - a BERT encoder on the
+    """``rag.encoders.bert``'s forward for a sentence-transformers model it computes alike - a BERT encoder on the
     CPU, mean pooling, unit length, no prompt (the bundled all-MiniLM-L6-v2 is one) - with its linear
     layers in bf16 where ``precision`` is; None for any other model, which questions then run through
     sentence-transformers as passages do."""
@@ -161,7 +161,7 @@ _THREADS_BEFORE = 0
 def torch_threads(wanted: int) -> Iterator[None]:
     """torch's intra-op threads set to ``wanted`` (0: left alone) for the block, then restored.
 
-    The setting is process-wide, and the bundled embedder and the e5 encoder (``rag.e5``) embed a
+    The setting is process-wide, and the bundled embedder and the e5 encoder (``rag.encoders.e5``) embed a
     question at the same time on two threads: the value from before the first of overlapping blocks is
     the one restored when the last ends (each saving and restoring its own could leave one thread for
     good)."""
@@ -245,11 +245,11 @@ def make_embedder(settings: Settings) -> Embedder:
     """The embedder ``RAG_EMBED_MODEL`` names."""
     name = settings.embed_model.strip()
     if name.startswith("ollama:"):
-        from rag.ollama_embed import OllamaEmbedder
+        from rag.encoders.ollama_embed import OllamaEmbedder
 
         return OllamaEmbedder(name.removeprefix("ollama:"), settings)
     if name in E5_NAMES:
-        from rag.e5 import E5Encoder, model_file
+        from rag.encoders.e5 import E5Encoder, model_file
 
         path = model_file()
         if path is not None:

@@ -13,9 +13,9 @@ import secrets
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from rag.access import AccessControl, Identity
+from rag.access.control import AccessControl, Identity
+from rag.access.db import AccessDB, now
 from rag.errors import CollectionNotFoundError, ConversationNotFoundError
-from rag.store.access import AccessDB, now
 from rag.types import Answer, Citation, Hit, Turn
 
 TITLE_CHARS = 80

@@ -1,6 +1,6 @@
 """``rag eval``: how often the retrievers put a gold answer in the top passages of a SQuAD-format set.
 
-The set becomes a small corpus that goes through the normal ingestion path (``rag.indexing.Indexer``):
+The set becomes a small corpus that goes through the normal ingestion path (``rag.index.writer.Indexer``):
 each article is one document, titled with the article's title and named after it (``Super_Bowl_50.txt``),
 whose "pages" are its paragraphs. Pages are physical pages for a PDF; for SQuAD a paragraph is the natural
 unit, and a paragraph per page lets the chunker end passages at paragraph breaks as it does at page breaks.
@@ -29,11 +29,11 @@ from typing import Any
 
 import numpy as np
 
-from rag.embedders import Embedder
+from rag.encoders.embedders import Embedder
 from rag.errors import SettingsError
-from rag.indexing import Indexer, Pending, Progress
+from rag.index.store import Index
+from rag.index.writer import Indexer, Pending, Progress
 from rag.retrieve import Ranked, Retriever, hit_groups, join_passages
-from rag.store.index import Index
 from rag.text import collapse, normalize_page
 from rag.types import Chunk, ParsedDocument
 

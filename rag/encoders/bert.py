@@ -1,7 +1,7 @@
 """A BERT-style encoder's forward pass in a few torch calls, for the models a question runs through.
 
 Both question encoders that run on torch are post-norm BERT encoders with mean pooling: the bundled
-all-MiniLM-L6-v2 (6 layers) and multilingual-e5-small (``rag.e5``, 12 layers, the same shapes). Through
+all-MiniLM-L6-v2 (6 layers) and multilingual-e5-small (``rag.encoders.e5``, 12 layers, the same shapes). Through
 transformers and sentence-transformers one question took the bundled model ~9-11 ms on one core here,
 twice what its arithmetic needs: autocast converted its 11M float32 weights to bf16 on every call, and
 the library's Python between the matrix products holds the GIL, so the two encoders, which embed a

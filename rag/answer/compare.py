@@ -1,6 +1,6 @@
 """Two models answer the same question from the same passages, side by side.
 
-Retrieval runs once; each model then goes through the answering chain of rag.chain (prompt, stream, citation
+Retrieval runs once; each model then goes through the answering chain of rag.answer.chain (prompt, stream, citation
 check) over those same hits, so each answer comes with its verified citations and supported/abstained flags,
 plus its time to first token and tokens per second. Both run at once when Ollama may generate two answers
 in parallel (``RAG_OLLAMA_PARALLEL`` >= 2), else one after the other; either side can be cancelled alone.
@@ -21,9 +21,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
-from rag.chain import AnswerEvent, Generator, Retriever, build_chain, fallback_notice
+from rag.answer.chain import AnswerEvent, Generator, Retriever, build_chain, fallback_notice
+from rag.answer.extractive import CALIBRATION, Calibration
 from rag.errors import GenerationError, ModelNotFoundError, OllamaUnavailableError, SettingsError
-from rag.extractive import CALIBRATION, Calibration
 from rag.language import detect_language
 from rag.settings import Settings
 from rag.types import Answer, Hit
@@ -139,7 +139,7 @@ class Comparer:
     @classmethod
     def from_settings(cls, settings: Settings, retriever: Retriever, models: Sequence[str]) -> Comparer:
         """Two Ollama models as configured (contacts nothing yet)."""
-        from rag.generation import OllamaGenerator  # keeps ollama out of imports that do not answer
+        from rag.answer.generation import OllamaGenerator  # keeps ollama out of imports that do not answer
 
         a, b = models
         if a == b:

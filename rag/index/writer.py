@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rag.analysis import passage_terms
-from rag.chunking import ChunkerConfig, chunk_document, embedding_text
-from rag.embedders import Embedder
+from rag.encoders.embedders import Embedder
 from rag.errors import IndexError_
-from rag.store.catalog import NewDocument, PathRecord
-from rag.store.index import Index
+from rag.index.catalog import NewDocument, PathRecord
+from rag.index.chunking import ChunkerConfig, chunk_document, embedding_text
+from rag.index.store import Index
 from rag.types import Chunk, ParsedDocument
 
 log = logging.getLogger(__name__)

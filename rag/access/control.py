@@ -17,9 +17,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast, get_args
 
+from rag.access.db import AccessDB, now
 from rag.errors import SettingsError
 from rag.settings import Settings
-from rag.store.access import AccessDB, now
 
 Right = Literal["read", "write", "admin"]
 RIGHTS: tuple[Right, ...] = get_args(Right)  # weakest first: each implies those before it

@@ -1,0 +1,1 @@
+"""Access: identities, grants, API keys and users' conversations, in the data directory's databases."""

@@ -1,0 +1,1 @@
+"""Answering: prompts, the chain over Ollama, extractive answers, citations and highlighting."""

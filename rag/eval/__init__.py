@@ -1,0 +1,1 @@
+"""Evaluation: answer quality on SQuAD-style sets and retrieval on page-gold folders."""

@@ -1,0 +1,1 @@
+"""Indexing: documents cut into passages and written to Chroma and the SQLite catalog, kept consistent."""

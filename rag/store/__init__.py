@@ -1,1 +1,0 @@
-"""Storage adapters: vectors in Chroma, the catalog and lexical index in SQLite."""
