@@ -25,7 +25,7 @@ from api.rest import runtime, whole_answer
 from api.streaming import ClosingStream, closing, sse
 from rag.answer.answerer import Answerer
 from rag.errors import RagError
-from rag.language import detect_language
+from rag.text import detect_language
 from rag.types import Answer, Citation, Turn
 
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])

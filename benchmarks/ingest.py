@@ -371,7 +371,7 @@ PROFILED = (  # (label, module file suffix, function): where ours spends its ste
     ("chunking (token counting)", "rag/index/writer.py", "chunk"),
     ("writing (lexical terms, Chroma, SQLite)", "rag/index/writer.py", "_write"),
     ("  of which Chroma upsert", "rag/index/chroma.py", "upsert"),
-    ("  of which lexical terms", "rag/analysis.py", "analyze"),
+    ("  of which lexical terms", "rag/text/analysis.py", "analyze"),
     ("hashing files", "ingest/pipeline.py", "file_sha256"),
 )
 

@@ -80,12 +80,12 @@ def build(data_dir: Path, size: int) -> float:
     """Write ``size`` synthetic passages into collection 'bench' under ``data_dir``; seconds taken."""
     from rag.multilingual import MultilingualEncoder, pack
 
-    from rag.analysis import passage_terms
     from rag.encoders.e5 import make_e5, needs_e5
     from rag.encoders.embedders import make_embedder, pick_precision
     from rag.index.catalog import NewDocument
     from rag.index.store import Index
     from rag.settings import Settings
+    from rag.text import passage_terms
     from rag.types import Chunk
 
     began = time.perf_counter()
@@ -165,9 +165,9 @@ def measure(data_dir: Path, size: int, queries: int, multilingual: bool = True) 
     import torch
     from rag.retrieval import Retriever, fuse, gather
 
-    from rag.analysis import analyze_query
     from rag.service import Service
     from rag.settings import Settings
+    from rag.text import analyze_query
 
     torch.set_num_threads(1)  # one core per question: latency does not depend on a second idle core
     service = Service.from_settings(Settings(data_dir=data_dir, multilingual=multilingual))

@@ -31,7 +31,7 @@ def assert_consistent(index: Any, collection: str) -> None:
 
 def assert_lexical_terms(cat: Any) -> None:
     """Every passage's row in the lexical index holds the terms this analysis makes of its text."""
-    from rag.analysis import passage_terms
+    from rag.text import passage_terms
 
     rows = cat._conn.execute(
         "SELECT c.text, c.context, l.body, l.context FROM chunks c JOIN lex l ON l.rowid = c.rowid")

@@ -14,11 +14,10 @@ from rag.answer.extractive import (
     extractive_answer,
     relevance,
     split_sentences,
-    stem,
-    terms,
     years,
 )
 from rag.answer.units import page_units
+from rag.text import content_terms, light_stem
 from rag.types import Hit
 from tests.answer_helpers import REGLAMENTO, hit
 
@@ -35,11 +34,11 @@ from tests.answer_helpers import REGLAMENTO, hit
     ],
 )
 def test_stem_conflates_inflections_in_both_languages(words: list[str], same: bool) -> None:
-    assert (len({stem(w) for w in words}) == 1) is same
+    assert (len({light_stem(w) for w in words}) == 1) is same
 
 
 def test_terms_drop_stop_words_and_fold_accents() -> None:
-    assert terms("¿Cuál es la nota mínima de aprobación?") == {"not", "minim", "aprob"}
+    assert content_terms("¿Cuál es la nota mínima de aprobación?") == {"not", "minim", "aprob"}
 
 
 def test_split_sentences_drops_fragments() -> None:

@@ -9,10 +9,10 @@ import threading
 import numpy as np
 import pytest
 
-from rag.analysis import analysis_fingerprint
 from rag.errors import EmbedderMismatchError
 from rag.index.catalog import SCHEMA_VERSION, Catalog, NewDocument
 from rag.index.writer import Indexer
+from rag.text import analysis_fingerprint
 from tests.helpers import make_doc, pending
 from tests.invariants import assert_consistent as consistent
 

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from rag.analysis import analyze_query
 from rag.index.postings import Postings, fts_tokens
 from rag.index.writer import Indexer
+from rag.text import analyze_query
 from tests.helpers import make_doc, pending
 
 DOCS = [

@@ -16,7 +16,7 @@ from rag.answer.prompts import (
     question_prompt,
     system_prompt,
 )
-from rag.language import detect_language
+from rag.text import detect_language
 from rag.types import Turn
 from tests.answer_helpers import REGLAMENTO, hit
 

@@ -23,8 +23,7 @@ from rag.answer.citations import MarkerFilter, check_citations
 from rag.answer.extractive import CALIBRATION, Calibration, Encoder, extractive_answer
 from rag.answer.sanitize import ControlStripper, strip_control
 from rag.errors import GenerationError, GenerationTimeoutError, ModelNotFoundError, OllamaUnavailableError
-from rag.language import Language, detect_language
-from rag.text import collapse, fold
+from rag.text import Language, collapse, detect_language, fold
 from rag.types import Answer, Hit
 
 log = logging.getLogger(__name__)

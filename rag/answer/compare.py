@@ -24,8 +24,8 @@ from typing import Any, Literal, NamedTuple
 from rag.answer.chain import AnswerEvent, Generator, Retriever, build_chain, fallback_notice
 from rag.answer.extractive import CALIBRATION, Calibration
 from rag.errors import GenerationError, ModelNotFoundError, OllamaUnavailableError, SettingsError
-from rag.language import detect_language
 from rag.settings import Settings
+from rag.text import detect_language
 from rag.types import Answer, Hit
 
 log = logging.getLogger(__name__)

@@ -25,20 +25,17 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Protocol
 
 import numpy as np
 
-from rag.analysis import ENGLISH_STOP, SPANISH_STOP, guess_language, tokens
 from rag.answer.prompts import MAY_ANSWER, NOT_FOUND
 from rag.answer.units import PageText, Unit, hit_units, split_sentences
-from rag.language import Language, detect_language
-from rag.text import collapse, fold
+from rag.text import Language, collapse, content_terms, detect_language, guess_language, tokens
 from rag.types import Answer, Citation, Hit, Tier
 
-__all__ = ["CALIBRATION", "Calibration", "Decision", "decide", "extractive_answer", "split_sentences",
-           "stem", "terms", "years"]
+__all__ = ["CALIBRATION", "Calibration", "Decision", "decide", "extractive_answer", "split_sentences", "years"]
+
 
 
 @dataclass(frozen=True)
@@ -66,18 +63,6 @@ class Calibration:
 CALIBRATION = Calibration()
 DEFAULT_MIN_RELEVANCE = CALIBRATION.lexical_answer  # kept for the abstention benchmark's sweep
 
-_STEM_CHARS = 5  # after suffix stripping, prefixes this long conflate most inflections
-# The lexical index's stop words in both languages (one list, in rag.analysis), and a few question words
-# that carry no content in an answer sentence.
-_STOP = SPANISH_STOP | ENGLISH_STOP | frozenset(fold(w) for w in "debo hace puedo unas us without".split())
-# Longest first; Spanish and English inflections and derivations, written folded (no accents).
-_SUFFIX_WORDS = (
-        "aciones acion iciones icion amientos amiento imientos imiento mente idades idad ables able ibles "
-        "ible istas ista ados adas idos idas ado ada ido ida ando iendo ar er ir os as es a o e "
-        "ations ation ings ing edly ed ly ness ments ment ies s"
-)
-_SUFFIXES = sorted(_SUFFIX_WORDS.split(), key=len, reverse=True)
-_WORD = re.compile(r"[^\W_]+")
 _YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
 _COURSE = re.compile(r"(?<!\d)((?:19|20)\d\d)\s?[-/]\s?(\d\d)(?!\d)")  # "2024-25", "2023/24"
 
@@ -107,35 +92,10 @@ class Decision:
     units: list[ScoredSentence] = field(default_factory=list)
 
 
-def stem(word: str) -> str:
-    """Light stemmer for both languages: 'aprobación', 'aprobar', 'aprobado' -> 'aprob'."""
-    word = fold(word)
-    if word.isdigit():
-        return word
-    for suffix in _SUFFIXES:
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            if suffix == "s" and word.endswith("ss"):  # "pass", "class" are not plurals
-                break
-            word = word[: -len(suffix)]
-            break
-    return word[:_STEM_CHARS]
-
-
-def terms(text: str) -> set[str]:
-    """Content terms of ``text``: folded, stop words dropped, stemmed."""
-    return {t for t in map(_term, _WORD.findall(text)) if t}
-
-
-@lru_cache(maxsize=65536)
-def _term(word: str) -> str:
-    """A word's stem, or "" for a stop word or a single letter (cached: folding is the slow part)."""
-    return "" if fold(word) in _STOP or (len(word) < 2 and not word.isdigit()) else stem(word)
-
-
 def score_units(question: str, units: Sequence[Unit]) -> list[ScoredSentence]:
     """Every unit with its lexical score, in the given order."""
-    wanted = terms(question)
-    unit_terms = [terms(u.text) for u in units]
+    wanted = content_terms(question)
+    unit_terms = [content_terms(u.text) for u in units]
     if not wanted or not units:
         return [ScoredSentence(u.text, u.n, u.hit, 0.0, u.position) for u in units]
     total = len(units)

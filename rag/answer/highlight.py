@@ -1,6 +1,6 @@
 """Which words of a passage support an answer: character spans to highlight, no markup.
 
-A word is supporting when its light stem (rag.answer.extractive.stem: accent-folded, Spanish and English
+A word is supporting when its light stem (rag.text.light_stem: accent-folded, Spanish and English
 suffixes stripped) is among the content terms of the evidence (the answer and the question). Only the
 sentences that share the most with the evidence are marked, so a passage that repeats a common word
 ("nota", "examen") does not light up everywhere. Adjacent supporting words separated only by spaces or
@@ -15,9 +15,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from rag.answer.extractive import stem, terms
+from rag.text import WORD, content_terms, light_stem
 
-_WORD = re.compile(r"[^\W_]+")
 _CITATION = re.compile(r"\[\s*\d{1,3}(?:\s*[-\u2013,;]\s*\d{1,3})*\s*\]")
 _MAX_GAP = 12  # characters of stop words ("de la", "entre") a span may bridge
 _GAP = re.compile(r"[^\W_]*(?:[ \t,()'’%-]+[^\W_]*)*")
@@ -30,17 +29,17 @@ def support_terms(evidence: str | Iterable[str]) -> set[str]:
     texts = [evidence] if isinstance(evidence, str) else list(evidence)
     found: set[str] = set()
     for text in texts:
-        found |= terms(_CITATION.sub(" ", text))
+        found |= content_terms(_CITATION.sub(" ", text))
     return found
 
 
 def _matches(text: str, start: int, end: int, wanted: set[str]) -> list[tuple[int, int, str]]:
     found = []
-    for match in _WORD.finditer(text, start, end):
+    for match in WORD.finditer(text, start, end):
         word = match.group(0)
         if len(word) < 2 and not word.isdigit():
             continue
-        key = stem(word)
+        key = light_stem(word)
         if key in wanted:
             found.append((match.start(), match.end(), key))
     return found
@@ -48,7 +47,7 @@ def _matches(text: str, start: int, end: int, wanted: set[str]) -> list[tuple[in
 
 def _bridgeable(gap: str) -> bool:
     """Whether two marked words separated by ``gap`` read as one phrase: only stop words and punctuation."""
-    return len(gap) <= _MAX_GAP and bool(_GAP.fullmatch(gap)) and not terms(gap)
+    return len(gap) <= _MAX_GAP and bool(_GAP.fullmatch(gap)) and not content_terms(gap)
 
 
 def support_spans(text: str, evidence: str | Iterable[str]) -> list[tuple[int, int]]:

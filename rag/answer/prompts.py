@@ -12,8 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rag.language import Language
-from rag.text import collapse
+from rag.text import Language, collapse
 from rag.types import Hit, Turn
 
 NOT_FOUND: dict[Language, str] = {

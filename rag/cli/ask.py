@@ -14,9 +14,8 @@ from typing import TYPE_CHECKING, TextIO
 from rag.answer.prompts import UNSUPPORTED
 from rag.answer.sanitize import strip_control
 from rag.cli.common import add_collection, load_settings, positive
-from rag.language import detect_language
 from rag.settings import Settings, validate_collection
-from rag.text import collapse
+from rag.text import collapse, detect_language
 from rag.types import Answer, Citation, page_locator
 
 if TYPE_CHECKING:

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, TextIO
 
 from rag.answer.sanitize import strip_control
 from rag.cli.ask import format_citation
-from rag.language import detect_language
 from rag.settings import Settings
+from rag.text import detect_language
 
 if TYPE_CHECKING:
     from rag.answer.compare import Comparer, SideResult

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rag.analysis import analysis_fingerprint, passage_terms
+from rag.text import analysis_fingerprint, passage_terms
 from rag.index.postings import Postings
 from rag.locators import sheet_name
 from rag.types import DEFAULT_PAGE_INFO, Chunk, DocumentInfo, PageInfo

@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rag.analysis import passage_terms
 from rag.encoders.embedders import Embedder
 from rag.errors import IndexError_
 from rag.index.catalog import NewDocument, PathRecord
 from rag.index.chunking import ChunkerConfig, chunk_document, embedding_text
 from rag.index.store import Index
+from rag.text import passage_terms
 from rag.types import Chunk, ParsedDocument
 
 log = logging.getLogger(__name__)

@@ -11,12 +11,12 @@ from typing import Any, Literal
 
 import numpy as np
 
-from rag.analysis import analyze_query
 from rag.encoders.embedders import Embedder
 from rag.index.catalog import Catalog
 from rag.index.store import Index
 from rag.retrieve.fusion import FUSION, Fusion, fuse
 from rag.retrieve.hits import Ranked, hit_groups, merged_hit, with_similarity
+from rag.text import analyze_query
 from rag.types import Hit
 
 Method = Literal["hybrid", "dense", "lexical"]

@@ -1,4 +1,4 @@
-"""Text clean-up shared by every loader and the chunker.
+"""Page text clean-up shared by every loader and the chunker: what a document's text layer gets wrong.
 
 Example: normalize_page("Regla\u00adment\nde evalu-\naci\u00f3n  \ufb01nal") -> "Reglament\nde evaluación final"
 """
@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
+
+from rag.text.analysis import fold
 
 _SOFT_HYPHEN = "\u00ad"
 # A word broken at a line end: "evalu-\nación" -> "evaluación". Both sides must be lower-case letters so
@@ -82,20 +84,6 @@ def _garbled_label(line: str) -> bool:
 def collapse(text: str) -> str:
     """One line, single spaces: how a passage is stored and shown."""
     return " ".join(text.split())
-
-
-def fold(text: str) -> str:
-    """Lower-case and strip accents: 'Información' -> 'informacion' (ñ is kept apart from n)."""
-    text = unicodedata.normalize("NFKD", text.lower())
-    out: list[str] = []
-    for ch in text:
-        if unicodedata.combining(ch):
-            # keep the tilde of ñ: 'año' and 'ano' are different words in Spanish
-            if ch == "\u0303" and out and out[-1] == "n":
-                out[-1] = "ñ"
-            continue
-        out.append(ch)
-    return "".join(out)
 
 
 _DIGITS = re.compile(r"\d+")
