@@ -14,74 +14,21 @@ transaction; the vectors are untouched.
 
 from __future__ import annotations
 
-import logging
-import math
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rag.text import analysis_fingerprint, passage_terms
+from rag.index.lexical import LexicalIndex, reanalyze
 from rag.index.postings import Postings
+from rag.index.schema import SCHEMA_VERSION, meta, txn, upgrade
 from rag.locators import sheet_name
+from rag.text import analysis_fingerprint
 from rag.types import DEFAULT_PAGE_INFO, Chunk, DocumentInfo, PageInfo
-
-log = logging.getLogger(__name__)
-
-SCHEMA_VERSION = "7"  # 6: locators and OCR flags of pages and passages; 7: no side-channel vectors, n-gram
-# statistics or stored words (issue 16: older catalogs keep those columns, unused, and open as they are)
-LEX_WEIGHTS = (1.0, 1.0)  # BM25 weights of the passage text and of its context line (title, heading)
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS documents (
-    sha TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    title TEXT NOT NULL DEFAULT '',
-    pages INTEGER NOT NULL DEFAULT 0,
-    chunks INTEGER NOT NULL DEFAULT 0,
-    bytes INTEGER NOT NULL DEFAULT 0,
-    ingested_at TEXT NOT NULL,
-    state TEXT NOT NULL CHECK (state IN ('pending', 'ready', 'deleting'))
-);
-CREATE TABLE IF NOT EXISTS paths (
-    path TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    sha TEXT NOT NULL,
-    size INTEGER NOT NULL DEFAULT 0,
-    mtime_ns INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS paths_sha ON paths(sha);
-CREATE TABLE IF NOT EXISTS pages (
-    sha TEXT NOT NULL,
-    page INTEGER NOT NULL,
-    text TEXT NOT NULL,
-    label TEXT NOT NULL DEFAULT '',
-    kind TEXT NOT NULL DEFAULT 'page',
-    ocr INTEGER NOT NULL DEFAULT 0,
-    ocr_confidence REAL,
-    PRIMARY KEY (sha, page)
-);
-CREATE TABLE IF NOT EXISTS chunks (
-    rowid INTEGER PRIMARY KEY,
-    id TEXT NOT NULL UNIQUE,
-    sha TEXT NOT NULL,
-    position INTEGER NOT NULL,
-    page INTEGER NOT NULL,
-    page_end INTEGER NOT NULL,
-    text TEXT NOT NULL,
-    context TEXT NOT NULL DEFAULT '',
-    locator TEXT NOT NULL DEFAULT '',
-    ocr INTEGER NOT NULL DEFAULT 0,
-    ocr_confidence REAL
-);
-CREATE INDEX IF NOT EXISTS chunks_sha ON chunks(sha);
-CREATE VIRTUAL TABLE IF NOT EXISTS lex USING fts5(body, context, tokenize = 'unicode61 remove_diacritics 0');
-"""
 
 
 @dataclass(frozen=True)
@@ -112,8 +59,8 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-class Catalog:
-    """One collection's SQLite catalog."""
+class Catalog(LexicalIndex):
+    """One collection's SQLite catalog: documents, paths, pages and passages (the lexical index: ``LexicalIndex``)."""
 
     def __init__(self, conn: sqlite3.Connection, file: Path) -> None:
         self._conn = conn
@@ -132,21 +79,15 @@ class Catalog:
         conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL is durable across process crashes
-        if _meta(conn, "schema") == SCHEMA_VERSION and _meta(conn, "analysis") == analysis_fingerprint():
+        if meta(conn, "schema") == SCHEMA_VERSION and meta(conn, "analysis") == analysis_fingerprint():
             return cls(conn, path)  # an existing catalog: readers never take the write lock here
         # a first open after an upgrade may re-derive every passage's terms (~30 s at 100k passages):
         # another process opening meanwhile waits for it rather than failing after the usual 30 s
         conn.execute("PRAGMA busy_timeout = 600000")
-        with _txn(conn):
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            columns = {str(row[1]) for row in conn.execute("PRAGMA table_info(chunks)")}
-            _add_columns(conn, "chunks", columns, _CHUNK_LOCATION)  # before 6: passages of physical pages
-            _add_columns(conn, "pages", {str(row[1]) for row in conn.execute("PRAGMA table_info(pages)")},
-                         _PAGE_INFO)
-            if _meta(conn, "analysis") != analysis_fingerprint():
-                _reanalyze(conn)  # made by another version of the analysis (or before it was recorded)
+        with txn(conn):
+            upgrade(conn)
+            if meta(conn, "analysis") != analysis_fingerprint():
+                reanalyze(conn)  # made by another version of the analysis (or before it was recorded)
             conn.executemany(
                 "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
                 [("schema", SCHEMA_VERSION), ("analysis", analysis_fingerprint())],
@@ -161,7 +102,7 @@ class Catalog:
     def _write(self) -> Iterator[None]:
         """A write transaction of this connection, counted so that caches see it (``_version``)."""
         try:
-            with _txn(self._conn):
+            with txn(self._conn):
                 yield
         finally:
             self._writes += 1
@@ -390,188 +331,11 @@ class Catalog:
                         ocr_confidence=None if confidence is None else float(confidence),
                         kind=kind if kind in ("page", "slide", "sheet", "section") else "page")
 
-    def lexical(self, terms: Sequence[str], k: int, weights: tuple[float, float] = LEX_WEIGHTS
-                ) -> list[tuple[str, float]]:
-        """(chunk id, BM25 score), best first; terms are already analysed.
-
-        Answered from the in-memory copy of the postings (``rag.index.postings``: the same scores, 10-30x
-        faster at 100k passages) when it is current; otherwise by FTS5, while a copy is made in the
-        background. In FTS5, BM25 is computed once per matching row and only the top ``k`` rows are
-        joined to their passages (2-3x faster at 100k passages than joining every match).
-        """
-        query = _match(terms)
-        if not query or k <= 0:
-            return []
-        if weights == LEX_WEIGHTS:
-            self._lexical_queries += 1
-            postings = self.postings(start=self._lexical_queries > 1)
-            found = postings.search(terms, k) if postings is not None else None
-            if found is not None:
-                return found
-        rows = self._conn.execute(
-            "SELECT c.id, -m.score FROM (SELECT rowid, bm25(lex, ?, ?) AS score FROM lex WHERE lex MATCH ? "
-            "ORDER BY score LIMIT ?) AS m JOIN chunks c ON c.rowid = m.rowid ORDER BY m.score",
-            (weights[0], weights[1], query, k),
-        )
-        return [(str(i), float(s)) for i, s in rows]
-
-    def postings(self, wait: bool = False, start: bool = True) -> Postings | None:
-        """The in-memory copy of the lexical postings if it is current, else None - and a new copy is
-        started in a background thread (or, with ``wait``, made now and returned; with ``start`` false,
-        not started: a one-question process such as ``rag search`` would only pay for a copy it never
-        uses, in CPU taken from its own question).
-
-        The copy is read through a connection of its own, in one read transaction, after noting this
-        catalog's version; it is kept only if the version has not moved meanwhile (any commit, by this
-        process or another, moves it), so a copy is never used for data other than what it was read
-        from. Making one takes ~4.5 s at 100k passages, so a question never waits for it.
-        """
-        version = self._version()
-        with self._postings_lock:
-            if self._postings is not None and self._postings[0] == version:
-                return self._postings[1]
-            if (self._postings_building or not start) and not wait:
-                return None
-            self._postings_building = True
-        if not wait:
-            threading.Thread(target=self._build_postings, args=(version,), name="rag-postings",
-                             daemon=True).start()
-            return None
-        return self._build_postings(version)
-
-    def _build_postings(self, version: tuple[int, int, int]) -> Postings | None:
-        try:
-            conn = sqlite3.connect(self.file, timeout=30.0, isolation_level=None)
-            try:
-                conn.execute("BEGIN")
-                postings = Postings.build(conn.execute(
-                    "SELECT c.id, l.body, l.context FROM lex l LEFT JOIN chunks c ON c.rowid = l.rowid "
-                    "ORDER BY l.rowid"), LEX_WEIGHTS)
-                conn.execute("COMMIT")
-            finally:
-                conn.close()
-        except sqlite3.Error:
-            log.warning("could not read the lexical index into memory: FTS5 answers", exc_info=True)
-            with self._postings_lock:
-                self._postings_building = False
-            return None
-        with self._postings_lock:
-            kept = self._version() == version
-            if kept:
-                self._postings = (version, postings)
-            self._postings_building = False
-        return postings if kept else None
-
-    def passage_count(self) -> int:
-        """Passages in the collection (cached until this connection or another one writes)."""
-        version = self._version()
-        if self._count is None or self._count[0] != version:
-            self._count = (version, self.chunk_count())
-        return self._count[1]
-
-    def document_frequencies(self, terms: Sequence[str]) -> dict[str, int]:
-        """Passages containing each term (body or context)."""
-        if not terms:
-            return {}
-        if not self._vocab:  # a temporary view of the FTS5 index: nothing is written to the file
-            self._conn.execute(
-                "CREATE VIRTUAL TABLE IF NOT EXISTS temp.lex_vocab USING fts5vocab(main, lex, 'row')")
-            self._vocab = True
-        marks = ",".join("?" * len(terms))
-        rows = self._conn.execute(
-            f"SELECT term, doc FROM temp.lex_vocab WHERE term IN ({marks})", list(terms))
-        found = {str(t): int(n) for t, n in rows}
-        return {t: found.get(t, 0) for t in terms}
-
-    def term_idf(self, terms: Sequence[str]) -> dict[str, float]:
-        """The BM25 IDF of each distinct term over the collection's passages."""
-        n = max(self.passage_count(), 1)
-        return {t: bm25_idf(n, df) for t, df in self.document_frequencies(list(dict.fromkeys(terms))).items()}
-
-    def coverage(self, terms: Sequence[str], ids: Sequence[str], idf: Mapping[str, float] | None = None
-                 ) -> float:
-        """The largest IDF-weighted share of ``terms`` that one of the passages ``ids`` contains
-        (``idf``: ``term_idf(terms)``, when already known).
-
-        Example: terms ["nota", "minim", "aprobacion"] against a passage with "nota" and "minim" only
-        -> about 0.6 when "aprobacion" is the rarest of the three.
-        """
-        if not terms or not ids:
-            return 0.0
-        weight = dict(idf) if idf is not None else self.term_idf(terms)
-        total = sum(weight.values()) or 1.0
-        marks = ",".join("?" * len(ids))
-        rows = self._conn.execute(
-            f"SELECT l.body, l.context FROM lex l JOIN chunks c ON c.rowid = l.rowid WHERE c.id IN ({marks})",
-            list(ids),
-        )
-        best = 0.0
-        for body, context in rows:
-            present = set(f"{body} {context}".split())
-            best = max(best, sum(w for t, w in weight.items() if t in present) / total)
-        return best
-
 
 _CHUNK_COLUMNS = ("c.id, c.sha, d.name, c.page, c.page_end, c.position, c.text, c.context, c.locator, c.ocr, "
                   "c.ocr_confidence")
-_CHUNK_LOCATION = {"locator": "TEXT NOT NULL DEFAULT ''", "ocr": "INTEGER NOT NULL DEFAULT 0",
-                   "ocr_confidence": "REAL"}
-_PAGE_INFO = {"label": "TEXT NOT NULL DEFAULT ''", "kind": "TEXT NOT NULL DEFAULT 'page'",
-              "ocr": "INTEGER NOT NULL DEFAULT 0", "ocr_confidence": "REAL"}
-
-
 def _chunk(row: Sequence[Any]) -> Chunk:
     """A Chunk from a row of ``_CHUNK_COLUMNS``."""
     cid, sha, name, page, page_end, position, text, context, locator, ocr, confidence = row
     return Chunk(cid, sha, name, page, page_end, position, text, context, locator=str(locator or ""),
                  ocr=bool(ocr), ocr_confidence=None if confidence is None else float(confidence))
-
-
-def _add_columns(conn: sqlite3.Connection, table: str, present: set[str], columns: Mapping[str, str]) -> None:
-    """Add the ``columns`` (name: declaration) an older ``table`` lacks; their defaults fill old rows."""
-    assert table in {"chunks", "pages"}
-    for name, declaration in columns.items():
-        if name not in present:
-            conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {declaration}")
-
-
-def bm25_idf(n: int, df: int) -> float:
-    """BM25's IDF of a term (or n-gram) held by ``df`` of ``n`` passages (never negative)."""
-    return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
-
-
-def _meta(conn: sqlite3.Connection, key: str) -> str | None:
-    """A meta value, read before the tables are known to exist (None: not recorded, or no catalog yet)."""
-    try:
-        row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-    except sqlite3.OperationalError:
-        return None
-    return None if row is None else str(row[0])
-
-
-def _reanalyze(conn: sqlite3.Connection) -> None:
-    """Re-derive every passage's index terms from the stored texts, inside
-    the caller's transaction: what a catalog made with another analysis needs (no vector changes)."""
-    conn.execute("DELETE FROM lex")
-    conn.executemany(
-        "INSERT INTO lex(rowid, body, context) VALUES (?, ?, ?)",
-        ((rowid, *passage_terms(text, context))
-         for rowid, text, context in conn.execute("SELECT rowid, text, context FROM chunks")),
-    )
-
-
-def _match(terms: Sequence[str]) -> str:
-    """An FTS5 query matching any of the terms: '"nota" OR "minim"'."""
-    return " OR ".join('"' + t.replace('"', "") + '"' for t in dict.fromkeys(terms) if t.replace('"', ""))
-
-
-@contextmanager
-def _txn(conn: sqlite3.Connection) -> Iterator[None]:
-    """BEGIN IMMEDIATE ... COMMIT, rolled back on any error (autocommit connection)."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
