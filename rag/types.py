@@ -67,7 +67,7 @@ class ChunkId:
 class Chunk:
     """A passage of one document, small enough for the embedder's window."""
 
-    id: str  # f"{doc_sha}:{position}", stable, so re-writing can never duplicate
+    id: str  # str(ChunkId(doc_sha, position)): stable, so re-writing can never duplicate
     doc_sha: str
     source: str
     page: int  # 1-based physical page where the passage starts

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from rag.locators import PATH_SEPARATOR, locator
 from rag.text import collapse, fold
-from rag.types import Chunk, ParsedDocument
+from rag.types import Chunk, ChunkId, ParsedDocument
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
 
@@ -201,7 +201,7 @@ def chunk_document(doc: ParsedDocument, count: TokenCounter, config: ChunkerConf
         confidences = [i.ocr_confidence for i in infos if i.ocr and i.ocr_confidence is not None]
         chunks.append(
             Chunk(
-                id=f"{doc.sha256}:{position}",
+                id=str(ChunkId(doc.sha256, position)),
                 doc_sha=doc.sha256,
                 source=doc.name,
                 page=first,
