@@ -1,22 +1,10 @@
 """Answer without a model, in three tiers: the unit that answers, passages that may answer, or not found.
 
-The units are the retrieved passages' sentences, list items and table rows (``rag.answer.units``). Which tier
-a question gets is decided from signals the service already has, with the constants of ``Calibration``:
-
-- relevance: the multilingual-e5 cosine of the question with each retrieved passage, measured by
-  retrieval (``Hit.similarity``). Below ``relevant`` for every passage nothing retrieved is about the
-  question: not found. A year the question names that no retrieved passage names (the 2026-27 call,
-  when only 2024-25 and 2025-26 are indexed) is not found either.
-- agreement: retrieval's first passage is also the one e5 finds closest, by ``margin``, and it names
-  the years the question names: its unit that best matches the question's words is the answer, cited.
-- otherwise the middle tier: the best unit of the first passage and of the next best ones, labelled as
-  passages that may answer, never as an answer.
-
-Without e5 signals (hits from a fake retriever, an English-only collection) the former rule decides:
-``lexical_answer`` of the question's words answers, less is not found.
-Lexical scoring: accent folding, a light suffix-stripping stemmer for Spanish and English, and an
-IDF-weighted share of the question's terms that a unit contains (0..1).
-Example: "¿Cuál es la nota mínima de aprobación?" matches "La nota mínima para aprobar es 5." with 1.0.
+The units are the retrieved passages' sentences, list items and table rows (``rag.answer.units``). The tier
+comes from signals retrieval already measured (each passage's e5 cosine with the question, whether the
+first passage leads and names the years asked about), with the constants of ``Calibration``; hits without
+e5 signals fall back to the lexical share of the question's terms a unit holds (``rag.text.content_terms``,
+IDF-weighted, 0..1). Why each rule and constant: docs/decisions/extractive.md.
 """
 
 from __future__ import annotations

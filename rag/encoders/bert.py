@@ -1,14 +1,8 @@
 """A BERT-style encoder's forward pass in a few torch calls, for the models a question runs through.
 
-Both question encoders that run on torch are post-norm BERT encoders with mean pooling: the bundled
-all-MiniLM-L6-v2 (6 layers) and multilingual-e5-small (``rag.encoders.e5``, 12 layers, the same shapes). Through
-transformers and sentence-transformers one question took the bundled model ~9-11 ms on one core here,
-twice what its arithmetic needs: autocast converted its 11M float32 weights to bf16 on every call, and
-the library's Python between the matrix products holds the GIL, so the two encoders, which embed a
-question at the same time, slowed each other down (~16 ms for both together). This forward keeps the
-linear layers' weights in bf16 once (where the CPU computes it fast), fuses the query, key and value
-projections into one product and runs nothing else: ~5 ms a question, ~12 ms for both encoders together
-(docs/decisions/retrieval.md), with vectors equal to the library's to a cosine of 0.99999.
+Post-norm BERT with mean pooling (all-MiniLM-L6-v2, multilingual-e5-small: ``rag.encoders.e5``), with the
+linear weights kept in bf16 once and the query, key and value projections fused: about half the time of the
+library's forward, with the same vectors to a cosine of 0.99999 (figures in docs/decisions/retrieval.md).
 """
 
 from __future__ import annotations

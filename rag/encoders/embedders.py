@@ -1,7 +1,7 @@
 """Embedding models behind one small protocol; sentence-transformers is confined to this module.
 
-``RAG_EMBED_MODEL`` picks one: the bundled offline all-MiniLM-L6-v2 (default), any sentence-transformers
-name or path, or ``ollama:MODEL`` (embeddings through Ollama's ``/api/embed``).
+``RAG_EMBED_MODEL`` picks one: the bundled multilingual-e5-small (default), the bundled all-MiniLM-L6-v2,
+any sentence-transformers name or path, or ``ollama:MODEL`` (embeddings through Ollama's ``/api/embed``).
 """
 
 from __future__ import annotations

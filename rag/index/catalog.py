@@ -1,15 +1,10 @@
 """The catalog of one collection, in one SQLite file: documents, their file paths, page texts, passages
-and the lexical (FTS5) index over the passages. A copy of the lexical postings is held in memory per open
-catalog (``rag.index.postings``: BM25 with FTS5's own scores, 10-30x faster), re-read when the catalog has
-changed; until a current copy is there, FTS5 answers and the copy is made in the background.
+and the lexical index over them (``rag.index.lexical``; tables in ``rag.index.schema``).
 
 Everything a reader trusts is written in one SQLite transaction, so the lexical index can never be out
-of step with the catalog. A document's rows are visible to readers only once its state is 'ready'.
-
-The catalog records the fingerprint of the text analysis its terms were made with (``meta.analysis``).
-Opened by code whose analysis differs (new stop words, another stemmer version; or a catalog from before
-the fingerprint was recorded), it re-derives every passage's terms from the stored texts in one
-transaction; the vectors are untouched.
+of step with the catalog, and a document's rows are visible to readers only once its state is 'ready'.
+A catalog records the fingerprint of the text analysis its terms were made with (``meta.analysis``);
+opened by code whose analysis differs, it re-derives every passage's terms from the stored texts.
 """
 
 from __future__ import annotations

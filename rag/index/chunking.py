@@ -1,14 +1,10 @@
 """Split a document's pages into passages measured in the embedder's own tokens.
 
-all-MiniLM-L6-v2 reads 256 word pieces and silently drops the rest, so every passage, with room for its
-context line (title and section heading), stays inside that window. Passages are packed from whole
-sentences, may run over a page break (page..page_end), and overlap by a sentence or so so that an answer
-straddling two passages is still found whole in one of them.
-
-The context line is indexed lexically (the FTS5 ``context`` column, weighted like the text) and shown
-with the passage, but not embedded: measured with the bundled model, a title in front of every passage
-of a document pulls their vectors together and costs dense retrieval 5 points of recall@4 on XQuAD-es
-(0.613 vs 0.664) and nothing is gained on XQuAD-en (0.980 vs 0.982) - docs/decisions/chunking.md.
+An encoder silently drops what does not fit its window, so every passage, with room for its context line
+(title and section heading), stays inside it. Passages are packed from whole sentences, may run over a page
+break (page..page_end), and overlap by a sentence or so, so that an answer straddling two passages is still
+found whole in one of them. The context line is indexed lexically and shown, but not embedded: a title in
+front of every passage pulls a document's vectors together (docs/decisions/chunking.md).
 """
 
 from __future__ import annotations

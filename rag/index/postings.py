@@ -1,20 +1,10 @@
-"""The lexical index's postings held in memory: BM25 computed with numpy, the same figures FTS5 gives.
+"""The lexical index's postings held in memory: FTS5's own BM25 (k1 = 1.2, b = 0.75, the same order of
+floating-point operations, so the same scores) over numpy arrays, because FTS5 visits every row holding any
+query term and a common term makes that the slowest step of a question (docs/decisions/storage.md).
 
-Why. FTS5 answers an OR query by visiting every row that holds any of its terms and calling its
-``bm25()`` function on each (~0.6 us a row here): a question with a common term ("partido", "año")
-visits 20-50k of 100k passages and takes 30 ms, the largest share of a question's latency at that size
-(docs/decisions/storage.md). The same sums over numpy arrays of postings take under 1 ms.
-
-What. For every term of the FTS5 table (``lex``: a passage's analysed terms and its context line's), the
-rows that hold it and how often (the weighted sum over the two columns, as ``bm25()`` counts it), and
-every row's length in tokens. ``search`` is FTS5's own BM25 (``fts5_aux.c``: k1 = 1.2, b = 0.75,
-IDF = ln((N - n + 0.5) / (n + 0.5)) floored at 1e-6, the row's length over the mean length of all rows
-in tokens, the phrases added in the order of the query), evaluated in the same order of floating-point
-operations, so the scores are the same numbers. A query this copy cannot answer exactly (a term that
-FTS5 reads as a phrase of several tokens, such as "1.830,5") returns None and FTS5 answers it.
-
-It is a cache: FTS5 stays the index that is written, in the same transaction as everything else, and
-read whenever this copy is not known to be current (``rag.index.catalog``).
+It is a cache: FTS5 stays the index that is written, in the same transaction as everything else, and is
+read whenever this copy is not known to be current (``rag.index.catalog``) or cannot answer a query exactly
+(a term FTS5 reads as a phrase, such as "1.830,5": ``search`` returns None).
 """
 
 from __future__ import annotations

@@ -41,17 +41,11 @@ GARBLED_LABELS = 5  # lines that are one garbled-looking token, on one page, for
 
 
 def drop_garbled_runs(text: str) -> str:
-    """``text`` without the runs of symbol-only tokens that a figure's text layer with a broken font
-    encoding turns into ('!"# $!"#%!"#&!"#’!"#(!"#)…' in a chart of a PDF): they end up in passages and
-    in extractive answers. A run goes only when it holds at least ``GARBLED_SYMBOLS`` symbols of at least
-    ``GARBLED_KINDS`` kinds and no letter or digit, so code ("if (a && b) { f(x); }", "}))}}]);"),
-    formulas ("x ≤ y + 1"), table rules ("| --- | --- |") and dot leaders ("Capítulo 1 ........ 5")
-    stay. The same font also turns a chart's labels into lines of one mixed token each
-    ('<//2??.1@A<9=.>922?#3!4,56#'): such lines go when a page has ``GARBLED_LABELS`` or more of them
-    (a chart's labels come in groups; a formula or a quote alone on its line, '(“DMCA”).', stays on a
-    page without them, and goes on a page with them). In the shared PDFs this drops TraceMonkey's three
-    symbol runs (pp. 10, 11, 13: 8-44 symbols of 8-12 kinds) and its chart labels (26 lines on p. 10, 28
-    on p. 13), and nothing else.
+    """``text`` without the symbol runs that a figure's text layer with a broken font encoding turns into
+    ('!"# $!"#%!"#&!"#’!"#(…'): a run goes only with ``GARBLED_SYMBOLS`` symbols of ``GARBLED_KINDS`` kinds
+    and no letter or digit, so code, formulas, table rules and dot leaders stay; lines of one mixed token
+    each (a chart's labels, '<//2??.1@A<9=.>922?#3!4,56#') go when a page has ``GARBLED_LABELS`` of them.
+    Why and what it drops in the shared PDFs: docs/decisions/office-ocr.md.
 
     Example: drop_garbled_runs('Speedup. !"# $!"#%!"#&!"#’!"#( Figure 11.') -> 'Speedup. Figure 11.'
     """
