@@ -159,7 +159,7 @@ class LexicalIndex:
 
 
 def bm25_idf(n: int, df: int) -> float:
-    """BM25's IDF of a term (or n-gram) held by ``df`` of ``n`` passages (never negative)."""
+    """BM25's IDF of a term held by ``df`` of ``n`` passages (never negative)."""
     return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
 
 
