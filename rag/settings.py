@@ -109,7 +109,7 @@ class Settings(BaseSettings):
         default=False, description="Let Hugging Face download models (off: fully offline)."
     )
 
-    # -- department mode (rag.access.control): sign-in, groups, permissions ---------------------------------
+    # -- department mode (rag.access): sign-in, groups, permissions ---------------------------------
     mode: Literal["personal", "department"] = Field(
         default="personal",
         description="personal: one local user with every right, no sign-in; department: everyone signs in "
