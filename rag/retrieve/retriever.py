@@ -15,6 +15,7 @@ from rag.analysis import analyze_query
 from rag.embedders import Embedder
 from rag.retrieve.fusion import FUSION, Fusion, fuse
 from rag.retrieve.hits import Ranked, hit_groups, merged_hit, with_similarity
+from rag.settings import BUNDLED_EMBEDDER
 from rag.store.catalog import Catalog
 from rag.store.index import Index
 from rag.types import Hit
@@ -142,8 +143,8 @@ class Retriever:
         groups = hit_groups(ranked, chunks, limit=self.fusion.merge)[:k]
         hits = [merged_hit(rank, [chunks[cid] for cid, _ in group], group[0][1])
                 for rank, group in enumerate(groups, start=1)]
-        if vector is None or not hits:
-            return hits
+        if vector is None or not hits or self.embedder.name != BUNDLED_EMBEDDER:
+            return hits  # the extractive answer's thresholds are the bundled model's cosines
         ids = [cid for group in groups for cid, _ in group]
         stored = self.index.vectors.vectors(self.collection, ids)
         similarity = {cid: float(v @ vector) for cid, v in stored.items()}
