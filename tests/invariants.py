@@ -33,7 +33,8 @@ def assert_lexical_terms(cat: Any) -> None:
     """Every passage's row in the lexical index holds the terms this analysis makes of its text."""
     from rag.analysis import passage_terms
 
-    rows = cat._conn.execute("SELECT c.text, c.context, l.body, l.context FROM chunks c JOIN lex l ON l.rowid = c.rowid")
+    rows = cat._conn.execute(
+        "SELECT c.text, c.context, l.body, l.context FROM chunks c JOIN lex l ON l.rowid = c.rowid")
     for text, context, body, terms in rows:
         assert (body, terms) == passage_terms(text, context), "lexical terms of another analysis"
 

@@ -4,7 +4,6 @@ reads, and its place as the one dense embedder (real model, real Chroma)."""
 from __future__ import annotations
 
 import sys
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
