@@ -64,23 +64,13 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session")
 def embedder() -> Any:
-    """The real bundled model, loaded once for the whole run."""
-    from rag.embedders import SentenceTransformerEmbedder
-    from rag.settings import BUNDLED_EMBEDDER
+    """The real default embedder (the bundled multilingual-e5-small), loaded once for the whole run."""
+    from rag.embedders import make_embedder
+    from rag.settings import Settings
 
-    emb = SentenceTransformerEmbedder(BUNDLED_EMBEDDER)
+    emb = make_embedder(Settings(embed_model=""))
     emb.embed(["warm up"])
     return emb
-
-
-@pytest.fixture(scope="session")
-def multilingual() -> Any:
-    """The bundled multilingual encoder, loaded once for the whole run."""
-    from rag.multilingual import MultilingualEncoder
-
-    encoder = MultilingualEncoder()
-    encoder.embed(["warm up"])
-    return encoder
 
 
 @pytest.fixture
@@ -97,10 +87,10 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 @pytest.fixture
-def service(settings: Any, embedder: Any, multilingual: Any) -> Iterator[Any]:
+def service(settings: Any, embedder: Any) -> Iterator[Any]:
     from rag.service import Service
 
-    yield Service(settings, embedder=embedder, multilingual=multilingual)
+    yield Service(settings, embedder=embedder)
 
 
 def subprocess_env(settings: Any, **extra: str) -> dict[str, str]:

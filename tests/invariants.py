@@ -22,7 +22,6 @@ def assert_consistent(index: Any, collection: str) -> None:
     lex_rows = cat._conn.execute("SELECT COUNT(*) FROM lex").fetchone()[0]
     assert lex_rows == len(chunk_ids), "lexical index out of step"
     assert_lexical_terms(cat)
-    assert_gram_stats(cat)
     for doc in cat.documents():
         chunks = cat.document_chunks(doc.sha256)
         assert len(chunks) == doc.chunks
@@ -31,32 +30,13 @@ def assert_consistent(index: Any, collection: str) -> None:
 
 
 def assert_lexical_terms(cat: Any) -> None:
-    """Every passage's row in the lexical index holds the terms this analysis makes of its text, and
-    its stored words are this analysis's too."""
-    from rag.analysis import passage_terms, passage_words
+    """Every passage's row in the lexical index holds the terms this analysis makes of its text."""
+    from rag.analysis import passage_terms
 
-    rows = cat._conn.execute(
-        "SELECT c.text, c.context, l.body, l.context, c.words FROM chunks c JOIN lex l ON l.rowid = c.rowid")
-    for text, context, body, terms, words in rows:
+    rows = cat._conn.execute("SELECT c.text, c.context, l.body, l.context FROM chunks c JOIN lex l ON l.rowid = c.rowid")
+    for text, context, body, terms in rows:
         assert (body, terms) == passage_terms(text, context), "lexical terms of another analysis"
-        assert words == passage_words(text), "passage words of another analysis"
 
-
-def assert_gram_stats(cat: Any) -> None:
-    """The n-gram statistics are exactly those of the passages there now."""
-    from collections import Counter
-
-    from rag.analysis import passage_grams
-
-    df: Counter[str] = Counter()
-    total = 0
-    for text, context in cat._conn.execute("SELECT text, context FROM chunks"):
-        grams = passage_grams(text, context)
-        df.update(set(grams))
-        total += len(grams)
-    stored = dict(cat._conn.execute("SELECT gram, df FROM gram_df"))
-    assert stored == dict(df), "n-gram statistics out of step"
-    assert int(cat.get_meta("gram_total") or 0) == total, "n-gram total out of step"
 
 
 def snapshot(index: Any, collection: str) -> tuple[set[str], set[str]]:

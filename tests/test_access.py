@@ -42,10 +42,10 @@ BOSS = Identity("jefa@uni.es", frozenset({"ti"}), admin=True)
 
 
 @pytest.fixture
-def dept(settings: Settings, embedder: Any, multilingual: Any) -> Service:
+def dept(settings: Settings, embedder: Any) -> Service:
     """A department-mode service with two group collections: rrhh's secret one and the library's."""
     dept_settings = settings.model_copy(update={"mode": "department", "cookie_secret": SecretStr("k" * 40)})
-    service = Service(dept_settings, embedder=embedder, multilingual=multilingual)
+    service = Service(dept_settings, embedder=embedder)
     service.create_collection(SECRET_COLLECTION, identity=ANA, group="rrhh")
     report = ingest_uploads(service, SECRET_COLLECTION, [Upload(SECRET_FILE, SECRET_TEXT.encode()),
                                                          Upload("plazos.txt", b"Plazo de alegaciones: diez dias.")],

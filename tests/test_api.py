@@ -53,13 +53,13 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory, embedder: Any, multilingual: Any) -> Iterator[World]:
+def world(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Iterator[World]:
     data = tmp_path_factory.mktemp("api") / "data"
     with OllamaStub() as stub:
         settings = Settings(data_dir=data, ollama_host=stub.url, request_timeout=10.0, mode="department",
                             cookie_secret="x" * 40, admin_users=["boss@uni.es"], api_queue_timeout=5.0,
                             _env_file=None)  # type: ignore[call-arg]
-        service = Service(settings, embedder=embedder, multilingual=multilingual)
+        service = Service(settings, embedder=embedder)
         op = Identity.operator()
         for col, group, text in [
                 ("rrhh", "rrhh", f"La nómina de marzo se paga el día 28. Código {SECRET_RRHH}."),

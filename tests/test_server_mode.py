@@ -199,10 +199,7 @@ def test_search_while_ingesting(server_settings, embedder, tmp_path):
     folder = _corpus(tmp_path, n=20)
     env = rag_env(server_settings.data_dir, server_settings.chroma_url)
     reader = Service(server_settings, embedder=embedder)
-    if reader.multilingual is not None:  # its encoders load now, not during the writer's short run
-        reader.multilingual.embed(["warm up"], query=True)
-        if reader.multilingual.e5 is not None:
-            reader.multilingual.e5.embed(["warm up"], query=True)
+    reader.embedder.embed(["warm up"], query=True)  # its model loads now, not during the writer's short run
     writer = ingest_until_ready(folder, env, ROOT, server_settings.data_dir, 1)
     cli_reader = subprocess.Popen([sys.executable, "-m", "rag", "search", "plazo de días hábiles", "--json"],
                                   env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -65,11 +65,11 @@ def department(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 @pytest.fixture
-def indexed(department: Any, embedder: Any, multilingual: Any) -> Any:
+def indexed(department: Any, embedder: Any) -> Any:
     """Two collections: human resources' (group rrhh writes) and the public calendar (fisica reads)."""
     from rag.service import Service
 
-    service = Service(department, embedder=embedder, multilingual=multilingual)
+    service = Service(department, embedder=embedder)
     ana = Identity.from_claims(ANA, department)
     service.create_collection(HR, identity=ana, group="rrhh")
     Indexer(service.index, service.embedder, HR).add([pending(HR_DOC)])
