@@ -322,12 +322,20 @@ def _run(cmd: list[str]) -> dict[str, Any]:
     return result
 
 
-def one_size(base: Path, size: int, queries: int, server: bool, log: Any) -> dict[str, Any]:
+def one_size(base: Path, size: int, queries: int, server: bool, log: Any, reuse: bool = False) -> dict[str, Any]:
     """Build (unless already built) and measure one size, each in a fresh process."""
     name = f"{'server' if server else 'embedded'}-n{size}"
     data_dir, chroma_dir = base / name, base / f"{name}-chroma"
     me = [sys.executable, __file__, "--data-dir", str(base), "--cache", str(base)]
     built: dict[str, Any] = {}
+    embedded = base / f"embedded-n{size}"
+    if server and reuse and not data_dir.exists() and (embedded / "collections" / COLLECTION).exists():
+        # the server serves the embedded build's Chroma folder (the same on-disk format); the catalog is copied
+        log(f"{name}: serving {embedded / 'chroma'} (built embedded), catalog copied")
+        shutil.copytree(embedded / "collections", data_dir / "collections")
+        (data_dir / "store.json").write_text(json.dumps({"vectors": "server", "namespace": ""}) + "\n")
+        chroma_dir = embedded / "chroma"
+        built = {"reused": str(embedded)}
     with chroma_server(chroma_dir) if server else _nothing() as (url, pid):
         if not (data_dir / "collections" / COLLECTION).exists():
             log(f"building {name} ...")
@@ -362,6 +370,9 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--server", action="store_true", help="vectors in a `chroma run` server on loopback")
+    parser.add_argument("--reuse-embedded", action="store_true",
+                        help="with --server: serve an embedded build of the same size under --data-dir "
+                             "instead of building again (same vectors, same catalog)")
     parser.add_argument("--data-dir", type=Path, help="build (and keep) the collections here")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--cache", type=Path, help=argparse.SUPPRESS)  # where the paragraph vectors are kept
@@ -382,7 +393,7 @@ def main() -> int:
     results = []
     try:
         for size in args.sizes:
-            results.append(one_size(base, size, args.queries, args.server, log))
+            results.append(one_size(base, size, args.queries, args.server, log, args.reuse_embedded))
             if not args.json:
                 print(render(results[-1]), flush=True)
     finally:
