@@ -25,6 +25,8 @@ How the collection is scaled up (embedding 100k passages on two CPU cores would 
     each copy's vector drawn again from the same paragraphs with fresh noise: the vector index grows with
     distinct vectors, the lexical index with repeated vocabulary (its postings grow, its vocabulary does not);
   - all is written with ``Index.write``: the normal write protocol, catalog, BM25 terms and Chroma.
+``--server --reuse-embedded`` measures a server over an embedded build of the same size (``chroma run``
+serves the embedded Chroma folder, the catalog is copied), where building a size twice does not fit.
 """
 
 from __future__ import annotations
