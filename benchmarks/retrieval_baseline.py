@@ -32,7 +32,9 @@ lock_down()
 from rag import eval as rag_eval  # noqa: E402
 from rag.embedders import make_embedder  # noqa: E402
 from rag.indexing import Indexer  # noqa: E402
-from rag.retrieval import Candidates, Ranked, Retriever, rrf  # noqa: E402
+from rag.retrieve.fusion import rrf  # noqa: E402
+from rag.retrieve.hits import Ranked  # noqa: E402
+from rag.retrieve.retriever import Candidates, Retriever  # noqa: E402
 from rag.settings import Settings  # noqa: E402
 from rag.store.index import Index  # noqa: E402
 from rag.types import Chunk, ParsedDocument  # noqa: E402
