@@ -223,7 +223,7 @@ def measure(service: Any, collection: str, stub_url: str, qs: Sequence[str], war
             series["retrieve"].append((time.perf_counter() - began) * 1000)
             # what the extractive answer adds to retrieval: its tiers, units and their scoring, on these hits
             began = time.perf_counter()
-            extractive_answer(q, hits, pages=retriever.page_text, encoder=retriever.multilingual)
+            extractive_answer(q, hits, pages=retriever.page_text, encoder=retriever.encoder)
             series["extractive_adds"].append((time.perf_counter() - began) * 1000)
             t = time_stream(llm, q)
             if not t.get("mode_llm"):

@@ -29,12 +29,13 @@ from rag.privacy import lock_down  # noqa: E402
 
 lock_down()
 
-from rag.retrieval import Candidates, Ranked, Retriever, rrf  # noqa: E402
-
 from rag.encoders.embedders import make_embedder  # noqa: E402
 from rag.eval import squad as rag_eval  # noqa: E402
 from rag.index.store import Index  # noqa: E402
 from rag.index.writer import Indexer  # noqa: E402
+from rag.retrieve.fusion import rrf  # noqa: E402
+from rag.retrieve.hits import Ranked  # noqa: E402
+from rag.retrieve.retriever import Candidates, Retriever  # noqa: E402
 from rag.settings import Settings  # noqa: E402
 from rag.types import Chunk, ParsedDocument  # noqa: E402
 

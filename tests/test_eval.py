@@ -167,9 +167,10 @@ def test_questions_in_the_other_language_on_the_full_set(settings, shared_data, 
                                                          questions, paragraphs):
     out = _run_eval(capsys, str(crosslingual(shared_data, tmp_path, questions, paragraphs)))
     by = out["by_retriever"]
-    assert out["questions"] == 1190 and out["recall@4"] >= 0.93  # measured 0.944 and 0.966
-    for metric in ("recall@4", "mrr@10"):
-        assert by["fused"][metric] >= max(by["dense"][metric], by["lexical"][metric]), metric
+    assert out["questions"] == 1190 and out["recall@4"] >= 0.96  # measured 0.968 and 0.980 (issue 16)
+    for metric in ("recall@4", "mrr@10"):  # BM25 finds little across languages; the fusion keeps the dense finds
+        assert by["fused"][metric] >= by["lexical"][metric] + 0.3, metric
+        assert by["fused"][metric] >= by["dense"][metric] - 0.03, metric
 
 
 @pytest.mark.full

@@ -16,6 +16,7 @@ from rag.index.catalog import Catalog
 from rag.index.store import Index
 from rag.retrieve.fusion import FUSION, Fusion, fuse
 from rag.retrieve.hits import Ranked, hit_groups, merged_hit, with_similarity
+from rag.settings import BUNDLED_EMBEDDER
 from rag.text import analyze_query
 from rag.types import Hit
 
@@ -142,8 +143,8 @@ class Retriever:
         groups = hit_groups(ranked, chunks, limit=self.fusion.merge)[:k]
         hits = [merged_hit(rank, [chunks[cid] for cid, _ in group], group[0][1])
                 for rank, group in enumerate(groups, start=1)]
-        if vector is None or not hits:
-            return hits
+        if vector is None or not hits or self.embedder.name != BUNDLED_EMBEDDER:
+            return hits  # the extractive answer's thresholds are the bundled model's cosines
         ids = [cid for group in groups for cid, _ in group]
         stored = self.index.vectors.vectors(self.collection, ids)
         similarity = {cid: float(v @ vector) for cid, v in stored.items()}
