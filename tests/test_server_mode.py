@@ -107,13 +107,13 @@ def test_same_documents_and_passages(pair):
 
 
 def assert_same_hits(got: list[dict[str, Any]], expected: list[dict[str, Any]]) -> None:
-    """The same passages, ranks, pages and texts; scores within 1e-4. The fusion weighs each list by its
-    own confidence gap, which reads cosine similarities, and the server's distances may differ from the
-    embedded store's in the last bits of a float32."""
+    """The same passages, ranks, pages and texts; scores within 1e-3. The server's distances may differ from
+    the embedded store's in the last bits of a float32, and the fusion standardises the cosines (divides by
+    their spread, ~0.01), which makes a 1e-6 difference one of ~1e-4."""
     assert len(got) == len(expected)
     for a, b in zip(got, expected, strict=True):
         assert {k: v for k, v in a.items() if k != "score"} == {k: v for k, v in b.items() if k != "score"}
-        assert a["score"] == pytest.approx(b["score"], abs=1e-4), a["chunk_id"]
+        assert a["score"] == pytest.approx(b["score"], abs=1e-3), a["chunk_id"]
 
 
 @pytest.mark.slow
@@ -123,14 +123,15 @@ def test_same_search_hits(pair, embedder):
                                                       "-k", "8", "--json"))
     assert emb_hits and [h["chunk_id"] for h in srv_hits] == [h["chunk_id"] for h in emb_hits]
     assert_same_hits(srv_hits, emb_hits)
-    # and more questions in-process: dense scores (cosine similarity) within 1e-4, same order
+    # and more questions in-process: the same order; cosines within 1e-4, fused scores within 1e-3 (above)
     emb = Service(Settings(data_dir=pair.emb_dir), embedder=embedder)
     srv = Service(Settings(data_dir=pair.srv_dir, chroma_url=pair.url), embedder=embedder)
     for question in QUESTIONS:
         for method in ("dense", "hybrid"):
             a, b = emb.search(question, k=10, method=method), srv.search(question, k=10, method=method)
             assert [h.chunk_id for h in b] == [h.chunk_id for h in a], (question, method)
-            assert all(abs(x.score - y.score) < 1e-4 for x, y in zip(a, b, strict=True)), (question, method)
+            tolerance = 1e-4 if method == "dense" else 1e-3
+            assert all(abs(x.score - y.score) < tolerance for x, y in zip(a, b, strict=True)), (question, method)
 
 
 @pytest.mark.slow

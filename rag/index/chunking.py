@@ -115,8 +115,27 @@ def _split_long(text: str, budget: int, count: TokenCounter) -> list[str]:
                 lo = mid
             else:
                 hi = mid - 1
-        parts.append(" ".join(words[start:lo]))
+        if lo == start + 1 and count([words[start]])[0] > budget:
+            parts.extend(_split_word(words[start], budget, count))  # one unbreakable run: cut it by characters
+        else:
+            parts.append(" ".join(words[start:lo]))
         start = lo
+    return parts
+
+
+def _split_word(word: str, budget: int, count: TokenCounter) -> list[str]:
+    """A word longer than the budget (a rule line, a hash, a run of one letter) in pieces that fit."""
+    parts: list[str] = []
+    while word:
+        lo, hi = 1, len(word)
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if count([word[:mid]])[0] <= budget:
+                lo = mid
+            else:
+                hi = mid - 1
+        parts.append(word[:lo])
+        word = word[lo:]
     return parts
 
 
@@ -229,7 +248,8 @@ def _fit(chunk: Chunk, count: TokenCounter, config: ChunkerConfig) -> Chunk:
     text = chunk.text
     while count([embedding_text(_with(chunk, text))])[0] > limit:
         words = text.split()
-        text = " ".join(words[: max(1, int(len(words) * 0.9))])
+        shorter = " ".join(words[: max(1, int(len(words) * 0.9))])
+        text = shorter if shorter != text else text[: int(len(text) * 0.9)]  # one word left: cut characters
     return chunk if text == chunk.text else _with(chunk, text)
 
 
