@@ -15,11 +15,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rag.errors import SettingsError
+from rag.eval.squad import Scores
 
 KS = (1, 5, 10)
 RETRIEVERS = ("dense", "lexical", "fused")
@@ -83,20 +84,11 @@ def on_gold_page(question: GoldQuestion, source: str, page: int, page_end: int) 
     return source == question.file and any(page <= p <= max(page, page_end) for p in question.pages)
 
 
-@dataclass
-class PageScores:
-    found_at: list[int | None] = field(default_factory=list)
-
-    def hit(self, k: int) -> float:
-        n = len(self.found_at)
-        return sum(1 for r in self.found_at if r is not None and r <= k) / n if n else 0.0
-
-    def mrr(self, k: int = 10) -> float:
-        n = len(self.found_at)
-        return sum(1.0 / r for r in self.found_at if r is not None and r <= k) / n if n else 0.0
+class PageScores(Scores):
+    """page-hit@k (the recall of a gold page among the first k hits) and MRR@10 of one retriever."""
 
     def to_json(self) -> dict[str, float]:
-        out = {f"page_hit@{k}": round(self.hit(k), 4) for k in KS}
+        out = {f"page_hit@{k}": round(self.recall(k), 4) for k in KS}
         out["mrr@10"] = round(self.mrr(10), 4)
         return out
 
