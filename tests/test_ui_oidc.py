@@ -169,9 +169,14 @@ class Page:
         self.wait = WebDriverWait(driver, 180)
 
     def body(self) -> str:
+        """The page's text; empty while a navigation replaces the page (the old body goes stale mid-read)."""
+        from selenium.common.exceptions import StaleElementReferenceException
         from selenium.webdriver.common.by import By
 
-        return str(self.driver.find_element(By.TAG_NAME, "body").text)
+        try:
+            return str(self.driver.find_element(By.TAG_NAME, "body").text)
+        except StaleElementReferenceException:
+            return ""
 
     def button(self, label: str) -> Any:
         from selenium.webdriver.common.by import By
