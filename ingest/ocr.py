@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -96,8 +97,6 @@ def unavailable_reason(langs: str) -> str | None:
 
 def recognise(image: Image.Image, langs: str = DEFAULT_LANGS, dpi: int = DEFAULT_DPI) -> PageText:
     """Read one page image: straighten it, read it, and turn it by OSD's advice when the reading is poor."""
-    # No OMP_THREAD_LIMIT here: set in os.environ it reaches every later child process, and torch under
-    # OMP_THREAD_LIMIT=1 embeds passages as NaN (measured: `rag ingest` then fails in Chroma).
     gray = image.convert("L")
     skew = estimate_skew(gray)
     if abs(skew) >= _SKEW_MIN_DEGREES:
@@ -169,8 +168,17 @@ def page_image(data: bytes, index: int, dpi: int = DEFAULT_DPI,
         raise LoadError(f"damaged image: {' '.join(str(exc).split())[:80]}") from exc
 
 
+def _one_thread() -> None:
+    """Tesseract's own processes run one OpenMP thread each (unless the user set OMP_THREAD_LIMIT): pages
+    are read in parallel workers, and two workers' threads fighting over two cores took 2.3x the CPU
+    (docs/decisions/office-ocr.md). Only pytesseract's environment for its child gets it: in os.environ
+    it would reach every later child process, and torch under OMP_THREAD_LIMIT=1 embeds NaN."""
+    pytesseract.pytesseract.environ = {"OMP_THREAD_LIMIT": "1", **os.environ}
+
+
 def _read(gray: Image.Image, langs: str, dpi: int) -> PageText:
     """One Tesseract pass: words with boxes and confidences, and the text rebuilt line by line."""
+    _one_thread()
     try:
         data = pytesseract.image_to_data(gray, lang=langs, config=f"--dpi {dpi}",
                                          output_type=pytesseract.Output.DICT, timeout=_TESSERACT_SECONDS)
@@ -208,6 +216,7 @@ def _read(gray: Image.Image, langs: str, dpi: int) -> PageText:
 
 def _osd_rotation(gray: Image.Image, dpi: int) -> int:
     """Degrees (counter-clockwise, for PIL's rotate) that OSD says make the page upright; 0 if unsure."""
+    _one_thread()
     try:
         osd = pytesseract.image_to_osd(gray, config=f"--psm 0 --dpi {dpi}",
                                        output_type=pytesseract.Output.DICT, timeout=_TESSERACT_SECONDS)

@@ -194,3 +194,22 @@ def test_reading_a_page_leaves_the_environment_alone() -> None:
     before = dict(os.environ)
     recognise(francais_page())
     assert dict(os.environ) == before
+
+
+def test_tesseract_runs_one_thread_and_a_users_limit_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pages run in parallel workers, so each Tesseract gets OMP_THREAD_LIMIT=1 (its OpenMP threads on
+    top of the workers took 2.3x the CPU), in its own environment only; a limit the user set is kept."""
+    import pytesseract
+
+    seen = tmp_path / "seen.txt"
+    wrapper = tmp_path / "tesseract"
+    wrapper.write_text(f'#!/bin/sh\necho "$OMP_THREAD_LIMIT" >> {seen}\nexec {shutil.which("tesseract")} "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", str(wrapper))
+    monkeypatch.delenv("OMP_THREAD_LIMIT", raising=False)
+    page = recognise(francais_page())
+    assert PROBE in " ".join(page.text.split()) and "OMP_THREAD_LIMIT" not in os.environ
+    first = seen.read_text().split()
+    monkeypatch.setenv("OMP_THREAD_LIMIT", "2")
+    recognise(francais_page())
+    assert first and set(first) == {"1"} and seen.read_text().split()[len(first):] == ["2"] * len(first)
