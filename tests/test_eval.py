@@ -238,5 +238,6 @@ def test_rag_eval_on_a_slice_of_regulations_es(settings, shared_data, capsys, tm
 def test_regulations_es_floors(settings, shared_data, capsys):
     """The floors of issue 16, measured first on the main branch before the rebuild (docs/benchmarks.md)."""
     out = _run_eval(capsys, str(shared_data / "regulations_es"))
-    assert out["page_hit@5"] >= 0.868 and out["page_hit@1"] >= 0.574
+    # main before: 59 and 39 of the 68 answerable questions (0.868 and 0.574, rounded)
+    assert round(out["page_hit@5"] * 68) >= 59 and round(out["page_hit@1"] * 68) >= 39
     assert out["abstention"]["unanswerable_not_found"] >= 6

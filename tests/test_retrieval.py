@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from rag.index.writer import Indexer
-from rag.retrieve import Fusion, Retriever, fuse, rrf
+from rag.retrieve import Fusion, Retriever, fuse, group_by_page, hit_groups, merged_hit, rrf
 from rag.retrieve.fusion import standardized, with_context
+from rag.types import Chunk
 from tests.helpers import make_doc, pending
 
 
@@ -74,6 +75,35 @@ def test_neighbours_and_document_lift_a_passage():
     assert _ids(with_context(scores))[1] == "doc1:5"
     assert _ids(with_context({"doc2:9": 5.0, "doc1:5": 5.0}, Fusion(neighbour=0.0, document=0.0))) == [
         "doc1:5", "doc2:9"]
+
+
+# -- hits: passages of one page come as one -----------------------------------------------------------
+def _chunk(doc: str, position: int, page: int, text: str, page_end: int | None = None) -> Chunk:
+    return Chunk(id=f"{doc}:{position}", doc_sha=doc, source=f"{doc}.pdf", page=page,
+                 page_end=page if page_end is None else page_end, position=position, text=text)
+
+
+def test_passages_of_one_page_are_one_hit_whether_or_not_they_touch():
+    chunks = {c.id: c for c in [
+        _chunk("d", 4, 3, "Artículo 5. Plazos."), _chunk("d", 7, 3, "Artículo 8. Recursos."),
+        _chunk("d", 3, 3, "Artículo 4. Objeto."), _chunk("e", 0, 3, "Otro documento."),
+        _chunk("d", 9, 4, "Página siguiente."), _chunk("d", 5, 3, "Artículo 6.", page_end=4)]}
+    ranked = [("d:4", 9.0), ("e:0", 8.0), ("d:7", 7.0), ("d:3", 6.0), ("d:9", 5.0), ("d:5", 4.0)]
+    groups = [[cid for cid, _ in g] for g in hit_groups(ranked, chunks, limit=2)]
+    # d:3 is on page 3 too, but the page's hit is full; a passage across pages stays alone
+    assert groups == [["d:4", "d:7"], ["e:0"], ["d:3"], ["d:9"], ["d:5"]]
+    assert [[cid for cid, _ in g] for g in hit_groups(ranked, chunks, limit=3)][0] == ["d:4", "d:7", "d:3"]
+    assert len(hit_groups(ranked, chunks, merge=False)) == len(ranked)
+    assert group_by_page([], {}) == []
+
+
+def test_a_page_hit_reads_in_order_and_marks_the_gap():
+    first, apart, next_to = (_chunk("d", 7, 3, "Artículo 8. Recursos."), _chunk("d", 3, 3, "Artículo 4. Objeto."),
+                             _chunk("d", 4, 3, "Artículo 4. Objeto. Artículo 5. Plazos."))
+    hit = merged_hit(1, [first, apart, next_to], 2.5)
+    # neighbours share their overlap once; the gap between passages apart is marked; the best one names the hit
+    assert hit.text == "Artículo 4. Objeto. Artículo 5. Plazos.\n[…]\nArtículo 8. Recursos."
+    assert (hit.chunk_id, hit.page, hit.page_end, hit.score) == ("d:7", 3, 3, 2.5)
 
 
 # -- the real index ------------------------------------------------------------------------------------

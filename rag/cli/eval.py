@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rag.cli.common import add_json, load_settings, print_json
+from rag.cli.common import add_json, load_settings, positive, print_json
 from rag.errors import SettingsError
 from rag.eval import pages as eval_pages
 from rag.eval import squad as rag_eval
@@ -37,11 +37,11 @@ def register(sub: Any) -> None:
                             "folder)")
     where.add_argument("--keep", action="store_true",
                        help="keep the index under RAG_DATA_DIR/eval and reuse it on the next run")
-    p.add_argument("--articles", type=int, metavar="N", help="only the first N articles (a quick run)")
-    p.add_argument("--files", type=int, metavar="N",
+    p.add_argument("--articles", type=positive, metavar="N", help="only the first N articles (a quick run)")
+    p.add_argument("--files", type=positive, metavar="N",
                    help="page-gold folder: only the N smallest files and their questions (a quick run)")
     p.add_argument("--no-merge", action="store_true",
-                   help="score single passages, not neighbouring passages joined as search returns them")
+                   help="score single passages, not passages of one page joined as search returns them")
     add_json(p)
     p.set_defaults(handler=run)
 
@@ -51,16 +51,12 @@ def run(args: argparse.Namespace) -> int:
     if eval_pages.is_page_gold(args.dataset):
         gold = eval_pages.load_page_gold(args.dataset)
         if args.files is not None:
-            if args.files < 1:
-                raise SettingsError("--files must be at least 1")
             gold = eval_pages.limited(gold, args.files)
         return _in_data_dir(args, settings, lambda s: _run_pages(args, s, gold))
     if args.dataset.is_dir():
         raise SettingsError(f"{args.dataset}: a folder to evaluate holds gold.jsonl (and pdfs/)")
     evalset = rag_eval.load_squad(args.dataset)
     if args.articles is not None:
-        if args.articles < 1:
-            raise SettingsError("--articles must be at least 1")
         evalset = rag_eval.first_articles(evalset, args.articles)
     return _in_data_dir(args, settings, lambda s: _run(args, s, evalset))
 

@@ -8,7 +8,7 @@ unit, and a paragraph per page lets the chunker end passages at paragraph breaks
 answer-recall@k: a question counts as found when any of its gold answer strings occurs in the text of one
 of the top k hits, compared after NFKC, case folding and whitespace collapsing; accents are kept
 (the answers are spans of the same text, so folding them would only add false matches). A hit is what
-``Retriever.retrieve`` returns: a passage, or two neighbouring passages of one document joined
+``Retriever.retrieve`` returns: a passage, or two passages of one page joined
 (``--no-merge`` scores single passages); the report gives the mean characters of the top 4 hits so
 that figures over different passage lengths can be compared. MRR@10 is the mean
 of 1/rank of the first passage holding an answer (0 beyond 10). Questions without an answer (SQuAD v2's
@@ -33,7 +33,7 @@ from rag.encoders.embedders import Embedder
 from rag.errors import SettingsError
 from rag.index.store import Index
 from rag.index.writer import Indexer, Pending, Progress
-from rag.retrieve import Ranked, Retriever, hit_groups, join_passages
+from rag.retrieve import Ranked, Retriever, hit_groups, join_chunks
 from rag.text import collapse, normalize_page
 from rag.types import Chunk, ParsedDocument
 
@@ -247,7 +247,7 @@ class _Passages:
         self._keys: dict[tuple[str, ...], str] = {}
 
     def hits(self, ranked: Ranked, depth: int, merge: bool) -> list[str]:
-        """Answer keys of the top ``depth`` hits (neighbouring passages joined when ``merge``)."""
+        """Answer keys of the top ``depth`` hits (passages of one page joined when ``merge``)."""
         missing = [cid for cid, _ in ranked if cid not in self._chunks]
         if missing:
             self._chunks.update(self._catalog.chunks(missing))
@@ -256,7 +256,7 @@ class _Passages:
             ids = tuple(cid for cid, _ in group)
             if ids not in self._keys:
                 chunks = sorted((self._chunks[cid] for cid in ids), key=lambda c: c.position)
-                self._keys[ids] = answer_key(join_passages([c.text for c in chunks]))
+                self._keys[ids] = answer_key(join_chunks(chunks))
             out.append(self._keys[ids])
         return out
 
@@ -273,7 +273,7 @@ def evaluate(retriever: Retriever, evalset: EvalSet, *, batch: int = 64, merge: 
              on_progress: Callable[[int], None] | None = None) -> Report:
     """Score dense, lexical and fused retrieval over every question of ``evalset``.
 
-    With ``merge`` (what ``Retriever.retrieve`` returns) a hit is a passage or two neighbouring ones
+    With ``merge`` (what ``Retriever.retrieve`` returns) a hit is a passage or two of one page
     joined; without, every passage is a hit of its own, as in a bare chunk retriever.
     """
     began = time.perf_counter()

@@ -124,7 +124,7 @@ class Retriever:
         return self.fuse(self.candidates(question, k), k + 8)
 
     def retrieve(self, question: str, k: int, method: Method | None = None) -> list[Hit]:
-        """The ``k`` best passages for ``question``; neighbouring passages of one document come as one."""
+        """The ``k`` best passages for ``question``; passages of one page come as one."""
         question = question.strip()
         if not question:
             return []
