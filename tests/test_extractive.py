@@ -151,6 +151,30 @@ def test_a_year_no_passage_names_is_not_found() -> None:
     hits = calendar_hits()
     assert decide("¿Qué día empiezan las clases del curso 2027-2028?", hits, pages=pages_of(*hits)).tier == "not_found"
     assert years("el curso 2024-25 y el 2023/24") == {"2023", "2024", "2025"}
+    assert years("upv calendario 2024 25 — Inicio de curso") == {"2024", "2025"}  # a file name's "2024_25"
+
+
+@pytest.mark.parametrize("question", [
+    "¿Cuánto cuesta cada crédito en primera matrícula?", "¿Cuánto cobra al mes un profesor ayudante?",
+    "¿Cuál es el importe de la tasa de expedición del título?", "How much does a credit cost?",
+    "What is the fee for a second enrolment?", "¿Cuántos bolivianos se pagan por la matrícula?"])
+def test_a_sum_no_passage_states_is_not_found(question: str) -> None:
+    """A question after an amount of money is not answered from passages that state none: the dates and
+    conditions they hold are no price (regulations_es: two of its unanswerable questions)."""
+    hits = calendar_hits(first=0.93, second=0.92)
+    assert decide(question, hits, pages=pages_of(*hits)).tier == "not_found"
+    priced = [signalled(1, "tasas.pdf", 4, "La expedición del título de grado tiene un precio de 167,53 euros. "
+                        "Cada crédito en primera matrícula cuesta 12,50 €; en Bolivia, Bs. 150 por asignatura.",
+                        0.93)]
+    assert decide(question, priced).tier != "not_found"
+
+
+@pytest.mark.parametrize("question", [
+    "¿Cuánto tiempo tengo para el pago de la matrícula?", "¿Quién fija el precio de los créditos?",
+    "¿Cuándo hay que pagar la matrícula?", "How much time do I have to appeal?"])
+def test_questions_that_only_mention_money_keep_their_passages(question: str) -> None:
+    hits = calendar_hits(first=0.93, second=0.92)
+    assert decide(question, hits, pages=pages_of(*hits)).tier != "not_found"
 
 
 def test_an_english_question_gets_the_spanish_sentence_cited(embedder: Any) -> None:

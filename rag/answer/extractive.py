@@ -2,9 +2,9 @@
 
 The units are the retrieved passages' sentences, list items and table rows (``rag.answer.units``). The tier
 comes from signals retrieval already measured (each passage's e5 cosine with the question, whether the
-first passage leads and names the years asked about), with the constants of ``Calibration``; hits without
-e5 signals fall back to the lexical share of the question's terms a unit holds (``rag.text.content_terms``,
-IDF-weighted, 0..1). Why each rule and constant: docs/decisions/extractive.md.
+first passage leads and names the years asked about, whether a sum asked for is stated), with the
+constants of ``Calibration``; hits without e5 signals fall back to the lexical share of the question's terms
+a unit holds (``rag.text.content_terms``, IDF-weighted, 0..1). Why each rule and constant: docs/decisions/extractive.md.
 """
 
 from __future__ import annotations
@@ -54,7 +54,21 @@ CALIBRATION = Calibration()
 DEFAULT_MIN_RELEVANCE = CALIBRATION.lexical_answer  # kept for the abstention benchmark's sweep
 
 _YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
-_COURSE = re.compile(r"(?<!\d)((?:19|20)\d\d)\s?[-/]\s?(\d\d)(?!\d)")  # "2024-25", "2023/24"
+# "2024-25", "2023/24", and "2024 25" as a context line writes a file name's "2024_25"
+_COURSE = re.compile(r"(?<!\d)((?:19|20)\d\d)(?:\s?[-/_]\s?|\s)(\d\d)(?!\d)")
+# A question after an amount of money ("¿cuánto cuesta…?", "what is the fee…?"): its answer is a sum
+_MONEY_WORDS = (r"(?:cuesta|cuestan|costar[aá]|cobra|cobran|cobrar[aá]|pago|paga|pagan|vale|valen|precios?|importes?|"
+                r"cuant[ií]as?|coste|costo|salario|sueldo|retribuci[oó]n|euros|"
+                r"cost|costs|pay|paid|earn|earns|fees?|prices?|salary|tuition|charged?|euros?|dollars?)")
+_MONEY_QUESTION = re.compile(
+    r"\b(?:cu[aá]nto|how\s+much)(?!\s+(?:tiempo|time|plazo))(?:\s+[^\s?¿.]+){0,4}?\s+" + _MONEY_WORDS + r"\b"
+    r"|\b(?:cu[aá]nt[oa]s|how\s+many)\s+(?:euros|d[oó]lares|dollars|bolivianos|pesos)\b"
+    r"|\b(?:cu[aá]l(?:es)?|qu[eé]|what)\s+(?:es|son|era|eran|fue|ser[aá]|is|are|was|were)?\s*"
+    r"(?:el|la|los|las|the)?\s*(?:precios?|importes?|cuant[ií]as?|coste|costo|salario|sueldo|retribuci[oó]n|"
+    r"fees?|prices?|cost|salary|tuition)\b", re.IGNORECASE)
+_SUM = re.compile(
+    r"\d\s?(?:€|euros?\b|EUR\b|USD\b|US\$|\$|d[oó]lar(?:es)?\b|dollars?\b|Bs\.?(?!\w)|bolivianos?\b|pesos?\b|£)"
+    r"|(?:€|\$|£|Bs\.?)\s?\d", re.IGNORECASE)
 
 
 class Encoder(Protocol):
@@ -129,6 +143,11 @@ def _missing_year(question: str, hits: Sequence[Hit]) -> bool:
     return bool(wanted) and not wanted <= years(" ".join(f"{h.context} {h.text}" for h in hits))
 
 
+def _missing_sum(question: str, hits: Sequence[Hit]) -> bool:
+    """Whether the question asks for an amount of money and none of the passages states one."""
+    return bool(_MONEY_QUESTION.search(question)) and not any(_SUM.search(h.text) for h in hits)
+
+
 def _crosses(question: str, hit: Hit) -> bool:
     """Whether the question is asked in another language than the passage is written in."""
     written = guess_language(tokens(hit.text))
@@ -175,7 +194,7 @@ def decide(question: str, hits: Sequence[Hit], pages: PageText | None = None, en
            cal: Calibration = CALIBRATION) -> Decision:
     """The tier for ``question`` over ``hits`` and the units to show (see the module docstring)."""
     units = hit_units(list(hits), pages)
-    if not units or _missing_year(question, hits):
+    if not units or _missing_year(question, hits) or _missing_sum(question, hits):
         return Decision("not_found")
     scored = score_units(question, units)
     measured = [h for h in hits if h.similarity is not None]
