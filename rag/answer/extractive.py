@@ -58,7 +58,7 @@ _YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
 _COURSE = re.compile(r"(?<!\d)((?:19|20)\d\d)(?:\s?[-/_]\s?|\s)(\d\d)(?!\d)")
 # A question after an amount of money ("¿cuánto cuesta…?", "what is the fee…?"): its answer is a sum
 _MONEY_WORDS = (r"(?:cuesta|cuestan|costar[aá]|cobra|cobran|cobrar[aá]|pago|paga|pagan|vale|valen|precios?|importes?|"
-                r"cuant[ií]as?|coste|costo|salario|sueldo|retribuci[oó]n|euros|"
+                r"cuant[ií]as?|coste|costo|salario|sueldo|retribuci[oó]n|"
                 r"cost|costs|pay|paid|earn|earns|fees?|prices?|salary|tuition|charged?|euros?|dollars?)")
 _MONEY_QUESTION = re.compile(
     r"\b(?:cu[aá]nto|how\s+much)(?!\s+(?:tiempo|time|plazo))(?:\s+[^\s?¿.]+){0,4}?\s+" + _MONEY_WORDS + r"\b"

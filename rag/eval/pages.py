@@ -20,10 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import SettingsError
-from rag.eval.squad import Scores
+from rag.eval.squad import RETRIEVERS, Scores
 
 KS = (1, 5, 10)
-RETRIEVERS = ("dense", "lexical", "fused")
 
 
 @dataclass(frozen=True)
@@ -114,7 +113,7 @@ def evaluate_pages(retriever: Any, gold: PageGoldSet, *, abstention: bool = True
             if missing:
                 chunks.update(catalog.chunks(missing))
             found = None
-            for rank, group in enumerate(hit_groups(ranked, chunks)[: max(KS)], start=1):
+            for rank, group in enumerate(hit_groups(ranked, chunks, limit=inner.fusion.merge)[: max(KS)], start=1):
                 members = [chunks[cid] for cid, _ in group]
                 if on_gold_page(question, members[0].source, min(c.page for c in members),
                                 max(c.page_end for c in members)):
