@@ -269,3 +269,91 @@ def test_a_current_catalog_opens_without_writing(service, settings):
     finally:
         writer.execute("ROLLBACK")
         writer.close()
+
+
+class CountingEmbedder:
+    """The real embedder, remembering every passage it is given."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.name = inner.name
+        self.texts = []
+
+    @property
+    def max_tokens(self):
+        return self.inner.max_tokens
+
+    def count_tokens(self, texts):
+        return self.inner.count_tokens(texts)
+
+    def embed(self, texts, *, query=False):
+        self.texts += list(texts)
+        return self.inner.embed(texts, query=query)
+
+
+LONG = make_doc("calendario.pdf", [
+    f"Artículo {n}. " + " ".join(f"La comisión número {n} revisa el expediente {n * 10 + i} del curso académico "
+                                   f"y comunica su resolución {i} a la secretaría." for i in range(4))
+    for n in range(1, 7)
+])
+
+
+def test_passages_embedded_ahead_are_reused_not_embedded_again(service, embedder):
+    """While Tesseract reads some pages of a document, its other passages are embedded; the whole
+    document then costs only the rest, and every passage's stored vector is its own."""
+    import dataclasses
+
+    from rag.index.chunking import embedding_text
+    from rag.types import ChunkId
+
+    counting = CountingEmbedder(embedder)
+    indexer = Indexer(service.index, counting, "default")
+    indexer.embed_ahead(dataclasses.replace(LONG, pages=LONG.pages[:4]))  # pages 5 and 6 not read yet
+    ahead = list(counting.texts)
+    final = [embedding_text(c) for c in indexer.chunk(LONG)]
+    assert ahead and set(ahead) < set(final)
+    counting.texts.clear()
+    report = indexer.add([pending(LONG)])
+    assert report.chunks == len(final)
+    assert sorted(counting.texts) == sorted(t for t in final if t not in ahead)  # each passage embedded once
+    ids = [str(ChunkId(LONG.sha256, i)) for i in range(len(final))]
+    stored = service.index.vectors.vectors("default", ids)
+    expected = embedder.embed(final)
+    for i, chunk_id in enumerate(ids):
+        assert float(np.dot(stored[chunk_id], expected[i])) > 0.999, i  # in its own place
+    consistent(service.index, "default")
+
+
+def test_the_model_leaves_a_core_to_a_parser_at_work(service, embedder):
+    import torch
+
+    seen = []
+
+    class Watching(CountingEmbedder):
+        def embed(self, texts, *, query=False):
+            seen.append(torch.get_num_threads())
+            return super().embed(texts, query=query)
+
+    before = torch.get_num_threads()
+    busy = [1]
+    indexer = Indexer(service.index, Watching(embedder), "default", others=lambda: busy[0])
+    indexer.add([pending(REGLAMENTO)])
+    busy[0] = 0
+    indexer.add([pending(POLICY)])
+    assert seen == [max(1, before - 1), before] and torch.get_num_threads() == before
+
+
+def test_the_same_documents_give_the_same_vectors_whatever_runs_beside(service, embedder):
+    """Threads and slices may change with what else works at the moment; the vectors may not (a server and
+    an embedded store, or a re-ingest, must agree)."""
+    from rag.types import ChunkId
+
+    busy = iter([1, 0, 1, 1, 0] * 50)
+    for collection, others in (("calm", lambda: 0), ("busy", lambda: next(busy))):
+        service.create_collection(collection)
+        Indexer(service.index, embedder, collection, others=others).add(
+            [pending(REGLAMENTO), pending(LONG), pending(POLICY)])
+    ids = [str(ChunkId(doc.sha256, i)) for doc in (REGLAMENTO, LONG, POLICY) for i in range(3)]
+    calm, busy_vectors = (service.index.vectors.vectors(c, ids) for c in ("calm", "busy"))
+    assert calm.keys() == busy_vectors.keys() and len(calm) >= 7
+    assert all(np.array_equal(calm[k], busy_vectors[k]) for k in calm)
