@@ -6,8 +6,7 @@
 
 Variants, each in a fresh process on a fresh data directory (so model load and imports are real):
   ours             ``IngestJob`` as ``rag ingest`` runs it with the default embedder (the bundled
-                   multilingual-e5-small): sandboxed parsing (ParserPool), smallest files first, overlapping
-                   with embedding (a document is embedded while the next is parsed or its scanned pages read),
+                   multilingual-e5-small): sandboxed parsing (ParserPool) overlapping with embedding,
                    passages in the embedder's tokens, batches across documents, precision ``auto`` (bf16
                    where the CPU has AVX-512 BF16), Chroma + catalog + BM25 index.
   tutorial-e5      the tutorial with OUR default embedder swapped in (the issue's "same embedding model"

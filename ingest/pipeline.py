@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ingest.sandbox import ParserPool
-from ingest.scans import Background, ScanDocument, Waiting, text_part
+from ingest.scans import ScanDocument, Waiting, recognise_scans
 from ingest.sniff import SUFFIXES
 from rag.access.control import Identity
 from rag.errors import LoadError
@@ -200,13 +200,7 @@ class IngestJob:
         settings = self.service.settings
         by_file = {src.file: (src, old, rec) for src, old, rec in work}
         by_key = {src.key: (src, old) for src, old, _rec in work}
-        pools: list[ParserPool] = []
-        ocr: list[Background] = []
-
-        def others() -> int:  # processes working beside the model: it leaves them their cores
-            return sum(pool.working for pool in pools) + sum(b.working for b in ocr if b.running)
-
-        indexer = Indexer(self.service.index, self.service.embedder, self.collection, others=others)
+        indexer = Indexer(self.service.index, self.service.embedder, self.collection)
         waiting: list[Waiting] = []
 
         def accepted(src: Source, rec: PathRecord, result: ParsedDocument) -> Pending:
@@ -215,13 +209,9 @@ class IngestJob:
             return Pending(dataclasses.replace(result, name=src.name), rec)
 
         def parsed() -> Iterable[Pending]:
-            # smallest files first: the model gets its first passages soonest, and embeds them while the
-            # big ones are parsed (a document of a model batch or more is embedded as soon as it comes)
-            files = [src.file for src, _, rec in sorted(work, key=lambda w: w[2].size)]
             with ParserPool(self.workers, settings.parse_timeout, settings.parse_memory_mb,
                             per_unit=settings.parse_seconds_per_page) as pool:
-                pools.append(pool)
-                for file, result in pool.parse(files, self.password):
+                for file, result in pool.parse([src.file for src, _, _ in work], self.password):
                     src, _old, rec = by_file[file]
                     if isinstance(result, LoadError):
                         self._fail(report, src, result.reason)
@@ -231,18 +221,12 @@ class IngestJob:
                         yield accepted(src, rec, result)
 
         def recognised() -> Iterable[Pending]:
-            if not waiting:
-                return
-            with Background(settings, waiting, self.password) as background:
-                ocr.append(background)
-                for item in waiting:  # their pages with text, embedded while Tesseract reads the others
-                    indexer.embed_ahead(text_part(item.doc))
-                for item, result in background.results(on_page=page_read):
-                    src, rec = item.tag
-                    if isinstance(result, LoadError):
-                        self._fail(report, src, result.reason)
-                    else:
-                        yield accepted(src, rec, result)
+            for item, result in recognise_scans(settings, waiting, self.password, on_page=page_read):
+                src, rec = item.tag
+                if isinstance(result, LoadError):
+                    self._fail(report, src, result.reason)
+                else:
+                    yield accepted(src, rec, result)
 
         def page_read(item: Waiting) -> None:
             src, _rec = item.tag

@@ -84,12 +84,6 @@ class ParserPool:
         self.close()
 
     @property
-    def working(self) -> int:
-        """Workers busy with a file right now (a result already sent and waiting here does not count)."""
-        return sum(1 for slot in self._slots if slot.job is not None and slot.conn is not None
-                   and not slot.conn.poll())
-
-    @property
     def worker_pids(self) -> list[int]:
         """Process ids of the workers currently running (empty before the first file)."""
         return [slot.process.pid for slot in self._slots if slot.process is not None]

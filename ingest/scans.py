@@ -14,12 +14,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import queue
-import threading
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from ingest.sandbox import ParserPool
@@ -96,7 +93,7 @@ def finished_without_ocr(item: Waiting, reason: str) -> ParsedDocument | LoadErr
 
 def recognise_scans(settings: Settings, waiting: Sequence[Waiting], password: str | None,
                     on_page: Callable[[Waiting], None] | None = None,
-                    ) -> Generator[tuple[Waiting, ParsedDocument | LoadError]]:
+                    ) -> Iterator[tuple[Waiting, ParsedDocument | LoadError]]:
     """Recognise the pages of every waiting document; yield each as soon as all its pages are read."""
     if not waiting:  # a born-digital batch never loads the OCR engine
         return
@@ -127,72 +124,6 @@ def recognise_scans(settings: Settings, waiting: Sequence[Waiting], password: st
                 on_page(item)
             if item.done == item.total:
                 yield item, _finished(item)
-
-
-class Background:
-    """``recognise_scans`` run in a thread of its own, so that the caller can embed the text the scans
-    already have while Tesseract reads the rest (``results`` then hands over the documents in the caller's
-    thread, with its page progress). Used as a context manager: leaving it early stops the recognition
-    after the page in hand."""
-
-    def __init__(self, settings: Settings, waiting: Sequence[Waiting], password: str | None) -> None:
-        self.waiting = waiting
-        self._workers = ocr_workers(settings)
-        self._events: queue.Queue[tuple[str, Any]] = queue.Queue()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(settings, password), name="ocr", daemon=True)
-        self._thread.start()
-
-    def __enter__(self) -> Background:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self._stop.set()
-
-    @property
-    def running(self) -> bool:
-        """True until every page is read (or recognition has stopped)."""
-        return self._thread.is_alive()
-
-    @property
-    def working(self) -> int:
-        """Tesseract processes at work now: one a page, at most one a core."""
-        return min(self._workers, sum(item.total - item.done for item in self.waiting))
-
-    def _run(self, settings: Settings, password: str | None) -> None:
-        results = recognise_scans(settings, self.waiting, password,
-                                  on_page=lambda item: self._events.put(("page", item)))
-        try:
-            for done in results:
-                self._events.put(("done", done))
-                if self._stop.is_set():
-                    break
-        except BaseException as exc:  # handed to the caller's thread, raised there
-            self._events.put(("error", exc))
-        finally:
-            results.close()  # stops the OCR workers, in the thread that started them
-            self._events.put(("end", None))
-
-    def results(self, on_page: Callable[[Waiting], None] | None = None,
-                ) -> Iterator[tuple[Waiting, ParsedDocument | LoadError]]:
-        """What ``recognise_scans`` yields, in order, each document as soon as its pages are read."""
-        while True:
-            kind, value = self._events.get()
-            if kind == "page" and on_page is not None:
-                on_page(value)
-            elif kind == "done":
-                yield value
-            elif kind == "error":
-                raise value
-            elif kind == "end":
-                return
-
-
-def text_part(doc: ScanDocument) -> ParsedDocument:
-    """What a scan's pages with a text layer say, its other pages still blank (a copy: OCR fills the
-    document's own pages meanwhile)."""
-    return dataclasses.replace(plain(doc), pages=list(doc.pages))
 
 
 def plain(doc: ScanDocument) -> ParsedDocument:

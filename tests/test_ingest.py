@@ -87,18 +87,6 @@ def test_changed_file_replaces_old_passages_and_prune_removes_gone(service, tmp_
     assert_consistent(service.index, "default")
 
 
-def test_the_smallest_files_are_parsed_first(service, tmp_path):
-    """The model gets its first passages soonest, and embeds them while the big files are parsed."""
-    folder = tmp_path / "docs"
-    folder.mkdir()
-    (folder / "a_normativa.txt").write_text("La normativa de becas regula las ayudas al estudio. " * 300)
-    (folder / "b_horario.txt").write_text("Horario de la biblioteca: de 8 a 21 horas.\n")
-    (folder / "c_calendario.txt").write_text("El curso empieza en septiembre y acaba en junio. " * 20)
-    report = ingest(service, folder)
-    assert report.added == ["b_horario.txt", "c_calendario.txt", "a_normativa.txt"]
-    assert_consistent(service.index, "default")
-
-
 def test_same_content_under_two_names_is_stored_once(service, tmp_path):
     folder = tmp_path / "docs"
     folder.mkdir()

@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from PIL import Image
 
 from ingest.loaders import load_file
 from ingest.ocr import language_package, page_image, recognise, recognise_job, unavailable_reason
-from ingest.pipeline import IngestJob, IngestReport, NullProgress, discover
+from ingest.pipeline import IngestJob, IngestReport, discover
 from ingest.render import bounded_dpi
 from ingest.scans import ScanDocument, page_job
 from rag.errors import LoadError
@@ -95,19 +94,9 @@ def test_a_partly_scanned_pdf_is_cited_on_its_scanned_page(settings: Any, servic
     folder.mkdir()
     (folder / "residencias.pdf").write_bytes(mixed_pdf())
     (folder / "nota.txt").write_text("Horario de la biblioteca: de 8 a 21 horas.\n")
-    pages: list[tuple[str, int, int, bool]] = []
-
-    class Progress(NullProgress):
-        def ocr_pages(self, name: str, done: int, total: int) -> None:
-            pages.append((name, done, total, threading.current_thread() is threading.main_thread()))
-
-    report = IngestReport()
-    report = IngestJob(service, progress=Progress()).run(discover([folder], report), report=report)
+    report = ingest(service, folder)
     assert sorted(report.added) == ["nota.txt", "residencias.pdf"] and not report.failed
     assert report.added[0] == "nota.txt"  # born-digital first: the scan waited for its OCR
-    # Tesseract reads page 2 in a thread of the job (page 1 is embedded meanwhile); progress is reported
-    # in the caller's own thread all the same (a web page's progress bar lives there)
-    assert pages == [("residencias.pdf", 1, 1, True)]
 
     env = subprocess_env(settings)
     asked = "Portez ce vieux whisky au juge blond ?"

@@ -206,26 +206,6 @@ def test_next_file_is_parsing_while_the_caller_works(files: Any, tmp_path: Path,
         assert [path.name for path, _ in results] == ["second.txt"]
 
 
-def test_working_counts_a_worker_at_a_file_not_one_whose_result_waits(files: Any, tmp_path: Path,
-                                                                      monkeypatch: Any) -> None:
-    """What the model asks before each slice of passages: is a parser still using a core?"""
-    markers = tmp_path / "markers"
-    markers.mkdir()
-    monkeypatch.setenv("RAG_TEST_MARKER_DIR", str(markers))
-    with ParserPool(workers=1, timeout=20, loader="tests.helpers:slow_loader") as pool:
-        assert pool.working == 0
-        results = pool.parse(files("first.txt", "held.txt"))
-        next(results)
-        assert pool.working == 1  # 'held.txt' is being parsed while the caller works
-        (markers / "release").touch()
-        deadline = time.monotonic() + 10
-        while pool.working and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert pool.working == 0  # its result waits in the pipe: no core is taken
-        assert [path.name for path, _ in results] == ["held.txt"]
-        assert pool.working == 0
-
-
 def test_a_result_waiting_while_the_caller_works_past_the_timeout_is_not_a_timeout(files: Any) -> None:
     """The clock bounds the parse, not the caller: ingestion embeds one big document for minutes while the
     next file, parsed in a second, waits in the pipe; it must arrive as a document, not as a timeout."""

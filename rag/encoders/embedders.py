@@ -158,20 +158,6 @@ _THREADS_BEFORE = 0
 
 
 @contextmanager
-def threads_beside(others: int) -> Iterator[None]:
-    """torch's threads for the block, ``others`` fewer than it would use (at least one) while that many
-    other processes of the job (a parser, Tesseract) run: two threads with one core taken ran a batch
-    2.3x slower than alone, one thread 1.3-1.8x (2-core Xeon). ``others`` 0: left alone."""
-    if others <= 0:
-        yield
-        return
-    import torch
-
-    with torch_threads(max(1, torch.get_num_threads() - others)):
-        yield
-
-
-@contextmanager
 def torch_threads(wanted: int) -> Iterator[None]:
     """torch's intra-op threads set to ``wanted`` (0: left alone) for the block, then restored.
 
