@@ -89,3 +89,34 @@ def test_a_spanish_collection_is_found_by_its_dense_list_alone(service):
         hits = retriever.retrieve(question, 1, method="dense")
         assert "tres veces" in hits[0].text, question
         assert hits[0].similarity is not None and 0.5 < hits[0].similarity <= 1.0
+
+
+def test_prepacked_bf16_layers_give_the_vectors_of_plain_bf16_layers(monkeypatch):
+    """In bf16 the linear weights are reordered once into oneDNN's layout (F.linear reorders them on every
+    call); the vectors stay those of plain bf16 layers, and a torch that cannot prepack keeps plain ones."""
+    import platform
+
+    import torch
+
+    from rag.encoders import bert
+    from rag.encoders.e5 import _Model
+
+    path = model_file()
+    assert path is not None
+    packed, plain = _Model(path), _Model(path)
+    packed.encoder.to_bf16()
+    with monkeypatch.context() as patch:
+        patch.setattr(bert, "_prepack", lambda weight: None)
+        plain.encoder.to_bf16()
+    if platform.machine() in {"x86_64", "AMD64"} and torch.backends.mkldnn.is_available():
+        assert packed.encoder.linear is bert._packed_linear  # what the speed-up rests on (benchmarks/ingest.py)
+    assert plain.encoder.linear is bert._plain_linear
+    assert all(w.dtype == torch.bfloat16 for layer in plain.encoder.layers for w, _ in (layer.qkv, layer.down))
+    texts = [REGLAMENTO.pages[0], "Theses are submitted through the library repository. " * 40, "a",
+             "¿Cuál es la nota mínima de aprobación?"]
+    seqs = [packed.ids("passage: " + t) for t in texts]
+    for batch in (1, 4):
+        ours = bert.embed_sequences(packed.encoder, seqs, True, batch)
+        theirs = bert.embed_sequences(plain.encoder, seqs, True, batch)
+        assert np.abs(ours - theirs).max() < 1e-3
+        assert float(np.min(np.sum(ours * theirs, axis=1))) > 0.99999

@@ -1,8 +1,9 @@
 """A BERT-style encoder's forward pass in a few torch calls, for the models a question runs through.
 
 Post-norm BERT with mean pooling (all-MiniLM-L6-v2, multilingual-e5-small: ``rag.encoders.e5``), with the
-linear weights kept in bf16 once and the query, key and value projections fused: about half the time of the
-library's forward, with the same vectors to a cosine of 0.99999 (figures in docs/decisions/retrieval.md).
+linear weights kept in bf16 once (prepacked for oneDNN where torch can) and the query, key and value
+projections fused: about half the time of the library's forward, with the same vectors to a cosine of 0.99999
+(figures in docs/decisions/retrieval.md and ingestion.md).
 """
 
 from __future__ import annotations
@@ -14,6 +15,33 @@ from typing import Any
 import numpy as np
 
 Pair = tuple[Any, Any]  # (weight, bias) or (scale, shift) tensors
+
+
+def _plain_linear(x: Any, pair: Pair) -> Any:
+    import torch.nn.functional as F  # noqa: N812 - torch's own convention
+
+    return F.linear(x, *pair)
+
+
+def _packed_linear(x: Any, pair: Pair) -> Any:
+    """A linear layer whose bf16 weight is in oneDNN's own layout (``_prepack``): the product F.linear
+    computes, without reordering the weight on every call."""
+    import torch
+
+    return torch.ops.mkldnn._linear_pointwise(x.to(torch.bfloat16), pair[0], pair[1], "none", [], "")
+
+
+def _prepack(weight: Any) -> Any | None:
+    """A bf16 weight reordered once into oneDNN's layout (what torch.compile does to a linear layer), or None
+    where this torch has no oneDNN or refuses: a probe call fails here, not in the middle of an ingest."""
+    import torch
+
+    try:
+        packed = torch.ops.mkldnn._reorder_linear_weight(weight, None)
+        _packed_linear(torch.zeros(1, weight.shape[1]), (packed, None))
+    except (AttributeError, RuntimeError, NotImplementedError):
+        return None
+    return packed
 
 
 @dataclass
@@ -43,16 +71,23 @@ class Encoder:
     token_type: Any  # (hidden,): type 0, the only one used
     embedding_norm: Pair
     layers: list[Layer]
+    linear: Callable[[Any, Pair], Any] = _plain_linear  # how a layer's (weight, bias) is applied
 
     def to_bf16(self) -> None:
         """The linear layers' weights and biases kept in bf16: autocast would otherwise convert them on
-        every call (~4 ms of a 12-layer question's 10 here) and they take half the memory."""
+        every call (~4 ms of a 12-layer question's 10 here) and they take half the memory. Where oneDNN
+        takes them, the weights are also prepacked: F.linear reorders a weight on every call, ~25% of an
+        ingest's model time on AMX (docs/decisions/ingestion.md), for the same products to a bf16 rounding."""
         import torch
 
-        for layer in self.layers:
-            for key in ("qkv", "out", "up", "down"):
-                weight, bias = getattr(layer, key)
-                setattr(layer, key, (weight.to(torch.bfloat16), bias.to(torch.bfloat16)))
+        pairs = [(layer, key, getattr(layer, key)) for layer in self.layers for key in ("qkv", "out", "up", "down")]
+        weights = [weight.to(torch.bfloat16) for _, _, (weight, _) in pairs]
+        packed = [_prepack(weight) for weight in weights]
+        prepacked = all(p is not None for p in packed)
+        for (layer, key, (_, bias)), weight, p in zip(pairs, weights, packed, strict=True):
+            setattr(layer, key, (p if prepacked else weight, bias.to(torch.bfloat16)))
+        if prepacked:
+            self.linear = _packed_linear
 
     def forward(self, batch: Sequence[list[int]], bf16: bool) -> np.ndarray:
         """Mean-pooled, unit-length float32 vectors of token id sequences (padding is masked out)."""
@@ -73,12 +108,12 @@ class Encoder:
             attend = None if mask.all() else keep[:, None, None, :]
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 for layer in self.layers:
-                    q, k, v = F.linear(x, *layer.qkv).view(n, width, 3, heads, h // heads).permute(2, 0, 3, 1, 4)
+                    q, k, v = self.linear(x, layer.qkv).view(n, width, 3, heads, h // heads).permute(2, 0, 3, 1, 4)
                     attention = F.scaled_dot_product_attention(q, k, v, attn_mask=attend)
                     attention = attention.transpose(1, 2).reshape(n, width, h)
-                    x = F.layer_norm(x + F.linear(attention, *layer.out), (h,), *layer.norm1, self.eps)
-                    up = F.gelu(F.linear(x, *layer.up))
-                    x = F.layer_norm(x + F.linear(up, *layer.down), (h,), *layer.norm2, self.eps)
+                    x = F.layer_norm(x + self.linear(attention, layer.out), (h,), *layer.norm1, self.eps)
+                    up = F.gelu(self.linear(x, layer.up))
+                    x = F.layer_norm(x + self.linear(up, layer.down), (h,), *layer.norm2, self.eps)
             weights = keep[..., None].float()
             pooled = (x.float() * weights).sum(1) / weights.sum(1)
             return np.asarray(F.normalize(pooled, dim=-1).numpy(), dtype=np.float32)
