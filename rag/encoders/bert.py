@@ -76,7 +76,7 @@ class Encoder:
     def to_bf16(self) -> None:
         """The linear layers' weights and biases kept in bf16: autocast would otherwise convert them on
         every call (~4 ms of a 12-layer question's 10 here) and they take half the memory. Where oneDNN
-        takes them, the weights are also prepacked: F.linear reorders a weight on every call, ~25% of an
+        takes them, the weights are also prepacked: F.linear reorders a weight on every call, 10-20% of an
         ingest's model time on AMX (docs/decisions/ingestion.md), for the same products to a bf16 rounding."""
         import torch
 
