@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -269,3 +271,38 @@ def test_a_current_catalog_opens_without_writing(service, settings):
     finally:
         writer.execute("ROLLBACK")
         writer.close()
+
+
+def test_the_vector_search_is_deep_enough_to_find_the_exact_nearest(tmp_path):
+    """HNSW is approximate: with Chroma's default search depth (100) the top 58 the fusion takes missed
+    some nearest passages, differently from build to build. A collection is searched with ``EF_SEARCH``
+    candidates, one built before (with Chroma's default) included: it is raised when a process opens it
+    (a process that has already searched it keeps the depth it loaded)."""
+    from rag.index.chroma import EF_SEARCH, ChromaVectors
+
+    rng = np.random.default_rng(7)
+    vectors = rng.standard_normal((2000, 48)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = [f"p{i}" for i in range(len(vectors))]
+    questions = vectors[rng.choice(len(vectors), 20)] + 0.5 * rng.standard_normal((20, 48)).astype(np.float32)
+    np.save(tmp_path / "vectors.npy", vectors)
+    build_as_before = (  # in another process, as a collection built before is (Chroma's default depth)
+        "import sys, chromadb, numpy as np; v = np.load(sys.argv[2]); "
+        "col = chromadb.PersistentClient(path=sys.argv[1]).create_collection("
+        "'older', configuration={'hnsw': {'space': 'cosine'}}, embedding_function=None); "
+        "col.add(ids=[f'p{i}' for i in range(len(v))], embeddings=v, metadatas=[{'doc': 'd'}] * len(v)); "
+        "print(col.configuration['hnsw']['ef_search'])")
+    built = subprocess.run([sys.executable, "-c", build_as_before, str(tmp_path / "chroma"),
+                            str(tmp_path / "vectors.npy")], capture_output=True, text=True, check=True)
+    assert int(built.stdout) < EF_SEARCH
+
+    store = ChromaVectors.open(tmp_path)
+    client = store._client
+    store.upsert("current", ids, vectors, ["d"] * len(ids))
+    for name in ("older", "current"):
+        for question in questions:
+            found = [cid for cid, _ in store.query(name, question, 58)]
+            exact = [ids[i] for i in np.argsort(-(vectors @ question))[:58]]
+            assert len(set(found) & set(exact)) >= 57, name  # all, but for a tie at the edge
+    assert {client.get_collection(n).configuration["hnsw"]["ef_search"] for n in ("older", "current")} == {
+        EF_SEARCH}

@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 
 _BATCH = 4000  # below Chroma's max batch size on every backend
 _NAME_MAX = 63  # Chroma's longest collection name
+# HNSW candidates kept while searching. Chroma's default, 100, found 98.2% of the exact top 58 (the fusion's
+# depth plus 8) for regulations_es' 76 questions, and which ones it missed changed from build to build of the
+# same passages (page-hit@5 59 or 58 of 68); 512 found all of them in two builds (docs/decisions/retrieval.md).
+EF_SEARCH = 512
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -170,7 +174,8 @@ class ChromaVectors:
             if self.namespace:  # lets whoever looks at a shared server tell whose collection it is
                 extra["metadata"] = {"rag_collection": name, "rag_namespace": self.namespace}
             col = self._client.get_or_create_collection(
-                stored, configuration={"hnsw": {"space": "cosine"}}, embedding_function=None, **extra
+                stored, configuration={"hnsw": {"space": "cosine", "ef_search": EF_SEARCH}},
+                embedding_function=None, **extra
             )
         else:
             try:
@@ -179,6 +184,10 @@ class ChromaVectors:
                 if _is_not_found(exc):
                     return None
                 raise  # a server that is down must not look like an empty collection
+        hnsw = (col.configuration or {}).get("hnsw") or {}
+        if hnsw.get("ef_search", EF_SEARCH) != EF_SEARCH:  # built before EF_SEARCH (or with another)
+            col.modify(configuration={"hnsw": {"ef_search": EF_SEARCH}})
+            col = self._client.get_collection(stored, embedding_function=None)
         self._collections[name] = col
         return col
 
