@@ -306,3 +306,20 @@ def test_the_vector_search_is_deep_enough_to_find_the_exact_nearest(tmp_path):
             assert len(set(found) & set(exact)) >= 57, name  # all, but for a tie at the edge
     assert {client.get_collection(n).configuration["hnsw"]["ef_search"] for n in ("older", "current")} == {
         EF_SEARCH}
+
+
+def test_a_collection_whose_search_cannot_be_deepened_is_still_searched(caplog):
+    """A read-only folder or server refuses the change: the collection is searched as it was built."""
+    from types import SimpleNamespace
+
+    from rag.index.chroma import ChromaVectors
+
+    def refuse(**_: object) -> None:
+        raise PermissionError("attempt to write a readonly database")
+
+    older = SimpleNamespace(configuration={"hnsw": {"ef_search": 100}}, modify=refuse,
+                            query=lambda **_: {"ids": [["p1"]], "distances": [[0.25]]})
+    store = ChromaVectors(SimpleNamespace(get_collection=lambda *_, **__: older), "somewhere")
+    with caplog.at_level("WARNING", logger="rag.index.chroma"):
+        assert store.query("older", np.ones(4, dtype=np.float32), 5) == [("p1", 0.75)]
+    assert "could not deepen the vector search of older" in caplog.text

@@ -186,8 +186,11 @@ class ChromaVectors:
                 raise  # a server that is down must not look like an empty collection
         hnsw = (col.configuration or {}).get("hnsw") or {}
         if hnsw.get("ef_search", EF_SEARCH) != EF_SEARCH:  # built before EF_SEARCH (or with another)
-            col.modify(configuration={"hnsw": {"ef_search": EF_SEARCH}})
-            col = self._client.get_collection(stored, embedding_function=None)
+            try:
+                col.modify(configuration={"hnsw": {"ef_search": EF_SEARCH}})
+                col = self._client.get_collection(stored, embedding_function=None)
+            except Exception as exc:  # e.g. a read-only folder or server: search as it is, less exactly
+                log.warning("could not deepen the vector search of %s (%s)", stored, _one_line(exc))
         self._collections[name] = col
         return col
 
